@@ -1,0 +1,47 @@
+"""Helpers shared by the benchmark scripts: result rows per ../shared/BENCHMARKS.md, and RESULTS.md."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def summary(values: list[float]) -> dict:
+    """{"mean", "std" (sample std; 0 for one value), "n", "values"} of a metric over seeds or runs."""
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "n": len(values),
+        "values": values,
+    }
+
+
+def command_line() -> str:
+    """The command that produced a result, as typed (script path relative to the repository)."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script = script.relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:
+        script = Path(script.name)
+    return " ".join(["python", str(script), *map(shlex.quote, sys.argv[1:])])
+
+
+def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Path:
+    """Merge rows into results/<suite>.json: a row replaces an older one with the same identity."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{suite}.json"
+    old = json.loads(path.read_text()) if path.exists() else []
+
+    def key(row: dict) -> tuple:
+        settings = {k: v for k, v in (row.get("settings") or {}).items() if k != "seeds"}
+        return (row["task"], row["dataset"], row["split"], row["model"], json.dumps(settings, sort_keys=True))
+
+    new_keys = {key(r) for r in rows}
+    merged = [r for r in old if key(r) not in new_keys] + rows
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return path

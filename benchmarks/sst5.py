@@ -1,0 +1,87 @@
+"""SST-5 benchmark of the shipped `sentiment-en` config: train per seed, select on dev, score on test.
+
+    python benchmarks/sst5.py --seeds 1 2 3            # trains what is missing (resumable), then evaluates
+    python benchmarks/sst5.py --seeds 1 2 3 --eval-only
+
+Each seed trains `configs/sentiment-en.yaml` with `train.seed` and `output` overridden; rows named
+`sentiment-en` go to results/document.json with 5-class accuracy/F1 and 3-class accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from common import command_line, summary, write_rows
+
+from sentimentkit.config import load_config
+from sentimentkit.labels import FIVE_TO_THREE, SENTIMENT5
+from sentimentkit.training.experiment import environment, evaluate_model, train_experiment
+
+CONFIG = Path(__file__).parents[1] / "configs" / "sentiment-en.yaml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--runs", default="runs/sentiment-en", help="where each seed's run folder goes")
+    parser.add_argument("--eval-only", action="store_true")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+
+    per_seed = []
+    for seed in args.seeds:
+        out = Path(args.runs) / f"seed{seed}"
+        overrides = [f"train.seed={seed}", f"output={out}"]
+        if args.data_dir:
+            overrides.append(f"data.data_dir={args.data_dir}")
+        config = load_config(CONFIG, overrides)
+        if not args.eval_only:
+            train_experiment(config, progress=False)
+        test = evaluate_model(out / "best", "sst5", "test", args.data_dir)
+        confusion = test["confusion"]
+        three = [FIVE_TO_THREE[n] for n in SENTIMENT5.names]
+        correct3 = sum(confusion[t][p] for t in range(5) for p in range(5) if three[t] == three[p])
+        test["acc3"] = correct3 / test["n"]
+        (out / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
+        per_seed.append(test)
+        print(f"seed {seed}: acc5 {test['accuracy']:.4f} f1w {test['f1_weighted']:.4f} acc3 {test['acc3']:.4f}")
+
+    config = load_config(CONFIG)
+    metrics = {
+        name: summary([m[source] for m in per_seed])
+        for name, source in [
+            ("accuracy", "accuracy"),
+            ("f1_macro", "f1_macro"),
+            ("f1_weighted", "f1_weighted"),
+            ("precision_weighted", "precision_weighted"),
+            ("recall_weighted", "recall_weighted"),
+            ("acc3", "acc3"),
+        ]
+    }
+    row = {
+        "suite": "document",
+        "task": "sentiment-5",
+        "dataset": "sst5",
+        "split": "test",
+        "model": "sentiment-en",
+        "backbone": "all-MiniLM-L6-v2",
+        "metrics": metrics,
+        "settings": {
+            "max_length": config.data.max_length,
+            "epochs": config.train.epochs,
+            "train_subset": None,
+            "train_data": "sst5 train phrases (all nodes, deduplicated)",
+            "selection": "sst5 dev sentence accuracy",
+            "adapter": f"lora r={config.model['lora_r']}",
+            "seeds": args.seeds,
+        },
+        "command": command_line(),
+        "env": environment(),
+    }
+    print(write_rows("document", [row]))
+
+
+if __name__ == "__main__":
+    main()

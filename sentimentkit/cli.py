@@ -1,0 +1,201 @@
+"""The `sentimentkit` command: thin wrappers over the library. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline sentiment analysis.")
+
+PROGRESS_THRESHOLD = 200  # inputs at or above this count get a progress bar
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_inputs(texts: list[str], file: Path | None, column: str) -> list[str]:
+    from .data.readers import ReaderError, read_text_lines, read_texts_csv, read_texts_jsonl
+
+    if file is not None and texts:
+        _fail("give texts as arguments or --file, not both")
+    if file is None:
+        if texts == ["-"]:
+            return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not texts:
+            _fail('nothing to analyze: give a text, "-" for stdin, or --file')
+        return texts
+    name = file.name.lower().removesuffix(".xz").removesuffix(".gz")
+    try:
+        if name.endswith(".csv"):
+            examples = read_texts_csv(file, column)
+        elif name.endswith((".jsonl", ".ndjson")):
+            examples = read_texts_jsonl(file, column)
+        elif name.endswith(".txt"):
+            examples = read_text_lines(file)
+        else:
+            _fail(f"{file}: unknown input format; expected .csv, .jsonl or .txt (optionally .xz/.gz)")
+        return [x.text for x in examples]
+    except (ReaderError, FileNotFoundError) as err:
+        _fail(str(err))
+    return []
+
+
+def _prediction_row(p) -> dict:
+    row = {"text": p.text, "label": p.label, "polarity": p.polarity, "score": round(p.score, 4)}
+    row["probabilities"] = {k: round(v, 4) for k, v in p.probabilities.items()}
+    return row
+
+
+def _write_output(rows: list[dict], output: Path) -> None:
+    name = output.name.lower()
+    if name.endswith(".jsonl"):
+        with open(output, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif name.endswith(".csv"):
+        labels = list(rows[0]["probabilities"]) if rows else []
+        with open(output, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label", "polarity", "score", *[f"p_{n}" for n in labels]])
+            for row in rows:
+                probs = [row["probabilities"][n] for n in labels]
+                writer.writerow([row["text"], row["label"], row["polarity"], row["score"], *probs])
+    else:
+        _fail(f"{output}: unknown output format; expected .csv or .jsonl")
+
+
+@app.command()
+def analyze(
+    texts: Annotated[
+        list[str] | None, typer.Argument(help='Texts to analyze; "-" reads one per line from stdin.')
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Input .csv, .jsonl or .txt file.")] = None,
+    column: Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) holding the text.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write .csv or .jsonl here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")] = False,
+    model: Annotated[str, typer.Option(help="Shipped model name or model directory.")] = "sentiment-en",
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+) -> None:
+    """Sentiment of each text: 5-point label, 3-way polarity, score in [-1, 1], probabilities."""
+    inputs = _read_inputs(texts or [], file, column)
+    from . import load
+    from .hub import ModelNotFoundError
+
+    try:
+        pipeline = load(model, batch_size=batch_size)
+    except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    if len(inputs) >= PROGRESS_THRESHOLD:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=_stderr()) as bar:
+            task = bar.add_task("analyzing", total=len(inputs))
+            predictions = pipeline(inputs, on_batch=lambda n: bar.update(task, advance=n))
+    else:
+        predictions = pipeline(inputs)
+    rows = [_prediction_row(p) for p in predictions]
+    if output is not None:
+        _write_output(rows, output)
+        typer.echo(f"wrote {len(rows)} predictions to {output}", err=True)
+        return
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            probs = "  ".join(f"{k} {v:.2f}" for k, v in row["probabilities"].items())
+            typer.echo(
+                f"{row['text']}\n  {row['label']} | polarity {row['polarity']} | score {row['score']:+.2f}\n  {probs}"
+            )
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the shipped models with their test metrics."""
+    from .hub import PRETRAINED_DIR, shipped_models
+
+    rows = []
+    for name in shipped_models():
+        meta = json.loads((PRETRAINED_DIR / name / "config.json").read_text(encoding="utf-8"))
+        rows.append(
+            {
+                "name": name,
+                "task": meta.get("task"),
+                "labels": meta["labels"],
+                "metrics": meta.get("metrics", {}),
+                "description": meta.get("description", ""),
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no shipped models")
+    for row in rows:
+        metrics = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row["metrics"].items())
+        typer.echo(f"{row['name']}  [{row['task']}]  {row['description']}\n  {metrics}")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (see configs/).")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. train.seed=2.")] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from <output>/last when it exists.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train any registered model from a config; the best checkpoint on validation lands in <output>/best."""
+    from .config import ConfigError, load_config
+    from .data.datasets import DataNotFoundError
+    from .training.experiment import train_experiment
+
+    try:
+        cfg = load_config(config, overrides or [])
+        result = train_experiment(cfg, progress=progress, resume=resume)
+    except (ConfigError, DataNotFoundError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    typer.echo(
+        json.dumps(
+            {
+                "output": cfg.output,
+                "best_step": result.best_step,
+                "steps": result.steps,
+                "validation": result.best_metrics,
+            },
+            indent=2,
+        )
+    )
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Argument(help="Shipped model name or model directory.")],
+    dataset: Annotated[str, typer.Argument(help="Named dataset, e.g. sst5.")],
+    split: Annotated[str, typer.Option(help="train | validation | test")] = "test",
+    data_dir: Annotated[Path | None, typer.Option(help="Benchmark data folder.")] = None,
+) -> None:
+    """Score a model on a named dataset split; prints the metrics as JSON."""
+    from .data.datasets import DataNotFoundError
+    from .hub import ModelNotFoundError, resolve
+    from .training.experiment import evaluate_model
+
+    try:
+        metrics = evaluate_model(resolve(model).path, dataset, split, str(data_dir) if data_dir else None)
+    except (ModelNotFoundError, DataNotFoundError, KeyError, ValueError) as err:
+        _fail(str(err).strip("'\""))
+    typer.echo(json.dumps(metrics, indent=2))
+
+
+def main() -> None:
+    app()

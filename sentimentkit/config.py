@@ -1,0 +1,161 @@
+"""YAML -> dataclasses, with dotted overrides. Unknown keys are errors, never ignored.
+
+An experiment config has four sections: `model` (its `type` picks a registered model whose own
+config dataclass validates the rest), `data`, `train` and `output`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong. The message names the dotted key and what was expected."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which named datasets to train and select on, and how texts are cut."""
+
+    train: str = "sst5"
+    validation: str | None = None  # dataset whose validation split selects the model; default: `train`'s
+    max_length: int = 128
+    truncation: str = "head"  # "head" or "head+tail" (keep the start and the end of long documents)
+    train_subset: int | None = None  # use only the first N (shuffled with the seed) training examples
+    data_dir: str | None = None  # default: $SENTIMENTKIT_DATA or ../shared/data
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for the one training loop."""
+
+    epochs: float = 3.0
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    lr: float = 5e-4
+    head_lr: float | None = None  # default: lr
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    schedule: str = "linear"  # "linear" | "cosine" | "constant"
+    grad_clip: float = 1.0
+    metric: str = "accuracy"  # validation metric to maximise
+    patience: int | None = 3  # evaluations without improvement before stopping; None: never stop early
+    eval_every: int | None = None  # steps between evaluations; None: once per epoch
+    checkpoint_every: int = 200  # steps between resumable checkpoints
+    seed: int = 1
+    bf16: bool = False
+    bucket: bool = True  # length bucketing of batches
+    log_every: int = 20
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment: model section (a dict, validated by the model's registry entry), data, train."""
+
+    model: dict[str, Any]
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: str = "runs/experiment"
+
+
+def from_dict(cls: type[T], raw: dict[str, Any], where: str = "") -> T:
+    """Build dataclass `cls` from a dict; unknown keys and wrong types raise ConfigError naming the key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}; expected one of {sorted(known)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = f"{where}.{name}" if where else name
+        values[name] = _coerce(hints[name], value, key)
+    missing = [
+        f.name
+        for f in fields(cls)
+        if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing key(s) {', '.join(missing)} in {where or 'config'}")
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{key}: unexpected value {value!r}")
+    if is_dataclass(hint):
+        return from_dict(hint, value, key)
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict or hint is Any:
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, returning a new dict."""
+    result = yaml.safe_load(yaml.safe_dump(raw))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected dotted.key=value")
+        dotted, text = item.split("=", 1)
+        node = result
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(text)
+    return result
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read an experiment YAML, apply overrides and validate every key (the model section included)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        config = from_dict(ExperimentConfig, raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    if "type" not in config.model:
+        raise ConfigError(f"{path}: model.type is missing; it names a registered model")
+    return config

@@ -1,0 +1,224 @@
+"""Named datasets: which files, which reader, which splits, and how a validation split is carved.
+
+`load_dataset("sst5", "train")` returns a list of typed examples. Where a dataset has no validation split,
+10 % of train is carved off, stratified by label, with a fixed seed; `train` then excludes those
+examples, so the carve is the same for every run and the test split is never used for selection.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..labels import BINARY, EMOTION4, POLARITY3, SENTIMENT5, LabelSet
+from ..registry import Registry
+
+SPLITS = ("train", "validation", "test")
+CARVE_FRACTION = 0.1
+CARVE_SEED = 13
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The benchmark data folder or one of its files is missing."""
+
+
+def data_dir(explicit: str | Path | None = None) -> Path:
+    """The benchmark data folder: `explicit`, else $SENTIMENTKIT_DATA, else `shared/data` beside the checkout."""
+    candidates = [Path(explicit)] if explicit else []
+    if not candidates and os.environ.get("SENTIMENTKIT_DATA"):
+        candidates = [Path(os.environ["SENTIMENTKIT_DATA"])]
+    if not candidates:
+        candidates = [
+            Path.cwd().parent / "shared" / "data",
+            Path(__file__).resolve().parents[3] / "shared" / "data",
+        ]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    raise DataNotFoundError(
+        f"benchmark data folder not found (looked in {', '.join(map(str, candidates))}); "
+        "set SENTIMENTKIT_DATA or pass --data-dir"
+    )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset. `read(split, root)` returns examples for "train" | "validation" | "test".
+
+    `carve` means the source has no validation split: validation is carved from the full train split.
+    """
+
+    name: str
+    task: str
+    labels: LabelSet | None
+    read: Callable[[str, Path], list[Any]]
+    carve: bool
+    description: str
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def load_dataset(name: str, split: str, root: str | Path | None = None) -> list[Any]:
+    """Examples of one split of a named dataset."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: expected one of {SPLITS}")
+    spec = DATASETS.get(name)
+    base = data_dir(root)
+    if not spec.carve or split == "test":
+        return spec.read(split, base)
+    train, validation = carve_validation(spec.read("train", base), _label_of)
+    return train if split == "train" else validation
+
+
+def _label_of(example: Any) -> Any:
+    for field in ("label", "polarity"):
+        if hasattr(example, field):
+            return getattr(example, field)
+    return None
+
+
+def carve_validation(
+    examples: Sequence[Any],
+    key: Callable[[Any], Any],
+    fraction: float = CARVE_FRACTION,
+    seed: int = CARVE_SEED,
+) -> tuple[list[Any], list[Any]]:
+    """Split off `fraction` of examples per label (stratified), reproducibly. Returns (train, validation)."""
+    by_label: dict[Any, list[int]] = defaultdict(list)
+    for i, example in enumerate(examples):
+        by_label[key(example)].append(i)
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for label in sorted(by_label, key=str):
+        indices = by_label[label]
+        rng.shuffle(indices)
+        held.update(indices[: round(len(indices) * fraction)])
+    train = [x for i, x in enumerate(examples) if i not in held]
+    validation = [x for i, x in enumerate(examples) if i in held]
+    return train, validation
+
+
+def _file(root: Path, relative: str) -> Path:
+    path = root / relative
+    if not path.exists():
+        raise DataNotFoundError(f"{path}: missing from the data folder {root}")
+    return path
+
+
+# --- the datasets ---------------------------------------------------------------------------------
+
+
+def _sst(phrases: bool) -> Callable[[str, Path], list[Any]]:
+    files = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}
+
+    def read(split: str, root: Path) -> list[Any]:
+        from .readers import read_sst_trees
+
+        return list(read_sst_trees(_file(root, f"sst5/ptb_trees/{files[split]}"), phrases=phrases))
+
+    return read
+
+
+def _tweeteval(split: str, root: Path) -> list[Any]:
+    from .readers import read_tweeteval
+
+    name = {"train": "train", "validation": "val", "test": "test"}[split]
+    folder = "tweeteval/emotion"
+    return list(
+        read_tweeteval(
+            _file(root, f"{folder}/{name}_text.txt"),
+            _file(root, f"{folder}/{name}_labels.txt"),
+            _file(root, f"{folder}/mapping.txt"),
+        )
+    )
+
+
+def _imdb(split: str, root: Path) -> list[Any]:
+    from .readers import read_imdb_csv
+
+    return list(read_imdb_csv(_file(root, f"imdb/{split}.csv.xz")))
+
+
+def _absa(train: str, test: str) -> Callable[[str, Path], list[Any]]:
+    def read(split: str, root: Path) -> list[Any]:
+        from .readers import read_absa_lines
+
+        return list(read_absa_lines(_file(root, train if split == "train" else test)))
+
+    return read
+
+
+def _mosi(split: str, root: Path) -> list[Any]:
+    from ..types import TextExample
+    from .readers import read_mosi_labels
+
+    mode = {"train": "train", "validation": "valid", "test": "test"}[split]
+    return [
+        TextExample(text=x.text, score=x.score, label=_mosi_polarity(x.score), id=x.id, source=x.source)
+        for x in read_mosi_labels(_file(root, "mosi/MOSI-label.csv"))
+        if x.split == mode
+    ]
+
+
+def _mosi_polarity(score: float | None) -> str | None:
+    if score is None:
+        return None
+    return "negative" if score < 0 else "positive" if score > 0 else "neutral"
+
+
+def _ewt(split: str, root: Path) -> list[Any]:
+    from .readers import read_conllu
+
+    name = {"train": "train", "validation": "dev", "test": "test"}[split]
+    return list(read_conllu(_file(root, f"ud_english_ewt/en_ewt-ud-{name}.conllu.xz")))
+
+
+def _add(name: str, task: str, labels: LabelSet | None, read, carve: bool, description: str) -> None:
+    DATASETS.add(name, DatasetSpec(name, task, labels, read, carve, description))
+
+
+_add("sst5", "sentiment-5", SENTIMENT5, _sst(False), False, "SST-5 sentences (8544/1101/2210)")
+_add(
+    "sst5-phrases",
+    "sentiment-5",
+    SENTIMENT5,
+    _sst(True),
+    False,
+    "SST-5, every distinct phrase of each split's trees (train 159k)",
+)
+_add("tweeteval-emotion", "emotion-4", EMOTION4, _tweeteval, False, "TweetEval emotion (3257/374/1421)")
+_add("imdb", "sentiment-2", BINARY, _imdb, True, "IMDb reviews (25000/25000; validation carved from train)")
+_absa_sets = {
+    "laptop14": ("absa/semeval14/Laptops_Train.xml.seg", "absa/semeval14/Laptops_Test_Gold.xml.seg"),
+    "restaurant14": (
+        "absa/semeval14/Restaurants_Train.xml.seg",
+        "absa/semeval14/Restaurants_Test_Gold.xml.seg",
+    ),
+    "twitter": ("absa/twitter/train.raw", "absa/twitter/test.raw"),
+    "restaurant15": ("absa/semeval15/restaurant_train.raw", "absa/semeval15/restaurant_test.raw"),
+    "restaurant16": ("absa/semeval16/restaurant_train.raw", "absa/semeval16/restaurant_test.raw"),
+}
+for _name, (_train, _test) in _absa_sets.items():
+    _add(
+        _name,
+        "aspect-polarity",
+        POLARITY3,
+        _absa(_train, _test),
+        True,
+        f"{_name} aspect polarity, ABSA-PyTorch 3-line split (validation carved from train)",
+    )
+_add(
+    "mosi-text",
+    "regression",
+    POLARITY3,
+    _mosi,
+    False,
+    "CMU-MOSI transcripts, score in [-3, 3] (1284/229/686)",
+)
+_add("ud-ewt", "dependency-parsing", None, _ewt, False, "UD English EWT v2.16 (12544/2001/2077)")

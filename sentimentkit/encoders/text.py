@@ -1,0 +1,90 @@
+"""The pretrained text encoder wrapper: loading, pooling, and how much of it trains.
+
+Adapters: "full" (everything trains), "lora" (low-rank adapters, the rest frozen), "bitfit" (only biases),
+"frozen" (nothing in the encoder trains).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..hub import resolve
+from .lora import add_lora, merge_lora
+
+ADAPTERS = ("full", "lora", "bitfit", "frozen")
+POOLINGS = ("mean", "cls")
+
+
+def _quiet_transformers() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def load_backbone(name: str) -> nn.Module:
+    """Load a pretrained encoder (shipped backbone, local directory or cached hub id) with AutoModel."""
+    _quiet_transformers()
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(resolve(name).path)
+
+
+def load_tokenizer(name: str):
+    """Load the tokenizer that belongs to backbone `name`."""
+    _quiet_transformers()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve(name).path)
+
+
+class TextEncoder(nn.Module):
+    """Pretrained encoder -> token states (B, T, H) and a pooled vector (B, H)."""
+
+    def __init__(
+        self,
+        backbone: str = "minilm",
+        pooling: str = "mean",
+        adapter: str = "lora",
+        lora_r: int = 8,
+        lora_alpha: float = 16.0,
+        lora_dropout: float = 0.1,
+        lora_targets: Sequence[str] = ("query", "key", "value", "dense"),
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        if adapter not in ADAPTERS:
+            raise ValueError(f"adapter {adapter!r}: expected one of {ADAPTERS}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling {pooling!r}: expected one of {POOLINGS}")
+        self.pooling = pooling
+        self.model = load_backbone(backbone)
+        self.hidden_size = int(self.model.config.hidden_size)
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        if adapter != "full":
+            self.model.requires_grad_(False)
+        if adapter == "lora":
+            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout)
+        elif adapter == "bitfit":
+            for name, param in self.model.named_parameters():
+                if name.endswith(".bias"):
+                    param.requires_grad_(True)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # input_ids, attention_mask: (B, T)
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+        if self.pooling == "cls":
+            return states, states[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
+        return states, pooled
+
+    def merge_adapters(self) -> None:
+        """Fold LoRA adapters into the weights: same outputs, plain-Linear speed. Irreversible."""
+        merge_lora(self.model)

@@ -1,0 +1,117 @@
+"""Run an experiment config: read data, build the registered model, train, keep the best on validation.
+
+Also `evaluate_model`, which scores a saved model on one split of a named dataset. Together these are
+what `sentimentkit train` and `sentimentkit evaluate` call.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import ExperimentConfig
+from ..data.collate import Encoded, encode_texts
+from ..data.datasets import DATASETS, load_dataset
+from ..encoders.text import load_tokenizer
+from ..labels import LabelSet
+from ..models import MODELS, build_model, load_checkpoint, save_checkpoint
+from ..models.base import config_dict, model_config
+from .metrics import classification_metrics
+from .trainer import Trainer, TrainResult
+
+
+def environment() -> dict[str, str]:
+    """What a result was measured on (recorded with every result file)."""
+    import datetime
+
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__.split("+")[0],
+        "cpu": platform.processor() or platform.machine(),
+        "threads": str(torch.get_num_threads()),
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def encode_examples(
+    tokenizer, examples: list[Any], labels: LabelSet, max_length: int, truncation: str
+) -> list[Encoded]:
+    """Typed text examples -> encoded items with label ids (the one place labels become ids for training)."""
+    ids = encode_texts(tokenizer, [x.text for x in examples], max_length, truncation)
+    return [Encoded(i, labels.id(x.label) if x.label is not None else -100) for i, x in zip(ids, examples, strict=True)]
+
+
+def _text_examples(name: str, split: str, data_dir: str | None) -> list[Any]:
+    spec = DATASETS.get(name)
+    if spec.task not in {"sentiment-5", "sentiment-2", "emotion-4"}:
+        raise ValueError(f"dataset {name!r} ({spec.task}) is not a text classification dataset")
+    return load_dataset(name, split, data_dir)
+
+
+def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bool = True) -> TrainResult:
+    """Train `config` and write `<output>/best` (model), `<output>/result.json` and `<output>/log.jsonl`."""
+    spec = MODELS.get(config.model["type"])
+    if spec.task != "text-classification":
+        raise ValueError(f"model {config.model['type']!r} is a {spec.task} model; this runner trains text classifiers")
+    model_cfg = model_config(config.model)
+    data = config.data
+    labels = DATASETS.get(data.train).labels
+    train = _text_examples(data.train, "train", data.data_dir)
+    validation = _text_examples(data.validation or data.train, "validation", data.data_dir)
+    if data.train_subset is not None:
+        train = random.Random(config.train.seed).sample(train, min(data.train_subset, len(train)))
+    tokenizer = load_tokenizer(model_cfg.backbone)
+    train_items = encode_examples(tokenizer, train, labels, data.max_length, data.truncation)
+    val_items = encode_examples(tokenizer, validation, labels, data.max_length, data.truncation)
+
+    import torch
+
+    torch.manual_seed(config.train.seed)  # the head's initialisation depends on the seed
+    model = build_model(config.model, labels)
+    meta = {
+        "model": config_dict(model_cfg),
+        "labels": list(labels.names),
+        "task": DATASETS.get(data.train).task,
+        "max_length": data.max_length,
+        "truncation": data.truncation,
+        "trained_on": {"train": data.train, "validation": data.validation or data.train},
+        "train": asdict(config.train),
+    }
+
+    def score(logits: np.ndarray, label_ids: np.ndarray) -> dict:
+        return classification_metrics(label_ids.tolist(), logits.argmax(-1).tolist(), labels)
+
+    def save_best(module, directory: Path, metrics: dict) -> None:
+        validation_metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+        save_checkpoint(module, directory, {**meta, "validation": validation_metrics})
+
+    trainer = Trainer(model, train_items, val_items, config.train, config.output, score, save_best, progress)
+    result = trainer.fit(resume=resume)
+    Path(config.output, "result.json").write_text(
+        json.dumps({"result": asdict(result), "env": environment(), "train_size": len(train)}, indent=2) + "\n"
+    )
+    return result
+
+
+def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", data_dir: str | None = None) -> dict:
+    """Score a saved text classifier on a named dataset split: the metrics of `classification_metrics`."""
+    from ..inference.predict import predict_logits
+
+    model, meta = load_checkpoint(model_dir)
+    labels = LabelSet(tuple(meta["labels"]))
+    data_labels = DATASETS.get(dataset).labels
+    if data_labels != labels:
+        raise ValueError(f"model labels {labels.names} differ from dataset {dataset!r} labels {data_labels.names}")
+    examples = _text_examples(dataset, split, data_dir)
+    tokenizer = load_tokenizer(meta["model"]["backbone"])
+    items = encode_examples(tokenizer, examples, labels, meta["max_length"], meta.get("truncation", "head"))
+    logits = predict_logits(model, items)
+    return classification_metrics([x.label for x in items], logits.argmax(-1).tolist(), labels)

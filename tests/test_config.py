@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import pytest
+
+from sentimentkit.config import ConfigError, DataConfig, TrainConfig, apply_overrides, from_dict, load_config
+from sentimentkit.models.base import model_config
+
+GOOD = """
+model:
+  type: text-classifier
+  adapter: lora
+  lora_r: 4
+data:
+  train: sst5
+  max_length: 64
+train:
+  epochs: 1
+  lr: 1e-3
+output: runs/x
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_load_config_reads_sections_and_coerces_numbers(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.data == DataConfig(train="sst5", max_length=64)
+    assert config.train.epochs == 1.0 and isinstance(config.train.epochs, float)
+    assert config.train.lr == pytest.approx(1e-3)
+    assert model_config(config.model).lora_r == 4
+
+
+def test_unknown_key_names_the_dotted_path(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.learning_rate"):
+        load_config(write(tmp_path, GOOD.replace("lr: 1e-3", "learning_rate: 1e-3")))
+
+
+def test_unknown_model_key_is_an_error():
+    with pytest.raises(ConfigError, match=r"model\.lora_rank"):
+        model_config({"type": "text-classifier", "lora_rank": 8})
+
+
+def test_unknown_model_type_lists_known_models():
+    with pytest.raises(KeyError, match="text-classifier"):
+        model_config({"type": "no-such-model"})
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ConfigError, match=r"train\.batch_size: expected int"):
+        from_dict(TrainConfig, {"batch_size": "many"}, "train")
+    with pytest.raises(ConfigError, match=r"train\.bf16: expected bool"):
+        from_dict(TrainConfig, {"bf16": 1}, "train")
+
+
+def test_dotted_overrides(tmp_path):
+    config = load_config(write(tmp_path, GOOD), ["train.seed=7", "model.lora_r=2", "data.validation=sst5"])
+    assert config.train.seed == 7
+    assert config.model["lora_r"] == 2
+    assert config.data.validation == "sst5"
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        apply_overrides({}, ["train.seed"])
+
+
+def test_missing_model_type(tmp_path):
+    with pytest.raises(ConfigError, match="model.type"):
+        load_config(write(tmp_path, "model: {adapter: lora}\n"))
