@@ -21,8 +21,11 @@ if TYPE_CHECKING:
 _cache: dict[str, Pipeline] = {}
 
 
-def load(name_or_path: str = DEFAULT_MODEL, batch_size: int = 32) -> Pipeline:
-    """A pipeline for a shipped model name (see `available_models()`) or a saved model directory."""
+def load(name_or_path: str = DEFAULT_MODEL, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
+    """A pipeline for a shipped model name (see `available_models()`) or a saved model directory.
+
+    `merge_adapters=True` folds LoRA adapters into the weights (slower to load, faster on large inputs).
+    """
     from .hub import ModelNotFoundError, resolve
     from .inference.pipeline import Pipeline
 
@@ -32,7 +35,7 @@ def load(name_or_path: str = DEFAULT_MODEL, batch_size: int = 32) -> Pipeline:
             f"{name_or_path!r} is a pretrained encoder, not a sentiment model; train one with "
             "`sentimentkit train CONFIG.yaml` or load a shipped model: " + ", ".join(available_models())
         )
-    return Pipeline.from_pretrained(resolved.path, batch_size=batch_size)
+    return Pipeline.from_pretrained(resolved.path, batch_size=batch_size, merge_adapters=merge_adapters)
 
 
 def analyze(texts: str | list[str], model: str = DEFAULT_MODEL) -> list[Prediction]:

@@ -89,7 +89,7 @@ def analyze(
     from .hub import ModelNotFoundError
 
     try:
-        pipeline = load(model, batch_size=batch_size)
+        pipeline = load(model, batch_size=batch_size, merge_adapters=len(inputs) >= PROGRESS_THRESHOLD)
     except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if len(inputs) >= PROGRESS_THRESHOLD:
@@ -156,14 +156,13 @@ def train(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train any registered model from a config; the best checkpoint on validation lands in <output>/best."""
-    from .config import ConfigError, load_config
-    from .data.datasets import DataNotFoundError
+    from .config import load_config
     from .training.experiment import train_experiment
 
     try:
         cfg = load_config(config, overrides or [])
         result = train_experiment(cfg, progress=progress, resume=resume)
-    except (ConfigError, DataNotFoundError, KeyError) as err:
+    except (ValueError, FileNotFoundError, KeyError) as err:  # ConfigError, ReaderError, DataNotFoundError
         _fail(str(err).strip("'\""))
     typer.echo(
         json.dumps(
@@ -186,13 +185,12 @@ def evaluate(
     data_dir: Annotated[Path | None, typer.Option(help="Benchmark data folder.")] = None,
 ) -> None:
     """Score a model on a named dataset split; prints the metrics as JSON."""
-    from .data.datasets import DataNotFoundError
     from .hub import ModelNotFoundError, resolve
     from .training.experiment import evaluate_model
 
     try:
         metrics = evaluate_model(resolve(model).path, dataset, split, str(data_dir) if data_dir else None)
-    except (ModelNotFoundError, DataNotFoundError, KeyError, ValueError) as err:
+    except (ModelNotFoundError, FileNotFoundError, KeyError, ValueError) as err:
         _fail(str(err).strip("'\""))
     typer.echo(json.dumps(metrics, indent=2))
 

@@ -26,8 +26,11 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which named datasets to train and select on, and how texts are cut."""
 
-    train: str = "sst5"
-    validation: str | None = None  # dataset whose validation split selects the model; default: `train`'s
+    train: str = "sst5"  # a named dataset, or a labelled .csv/.jsonl file of your own
+    validation: str | None = None  # named dataset (its validation split) or file; default: from `train`
+    labels: tuple[str, ...] | None = None  # for your own files: the label order (default: sorted train labels)
+    text_field: str = "text"  # for your own files: the column/field holding the text
+    label_field: str = "label"  # ... and the label
     max_length: int = 128
     truncation: str = "head"  # "head" or "head+tail" (keep the start and the end of long documents)
     train_subset: int | None = None  # use only the first N (shuffled with the seed) training examples

@@ -88,3 +88,38 @@ def test_train_rejects_a_misspelled_key(tmp_path):
     config.write_text("model: {type: text-classifier}\ntrain: {epochz: 1}\n")
     result = run("train", str(config))
     assert result.exit_code == 2 and "train.epochz" in result.output
+
+
+def test_train_then_evaluate_on_your_own_files(tiny_backbone, tmp_path):
+    rows = ["text,label"] + [
+        f"{w} thing {i},{lab}" for i in range(12) for w, lab in (("nice", "pos"), ("awful", "neg"))
+    ]
+    data = tmp_path / "mine.csv"
+    data.write_text("\n".join(rows) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"model: {{type: text-classifier, backbone: {tiny_backbone}, adapter: full}}\n"
+        f"data: {{train: {data}, validation: {data}, max_length: 16}}\n"
+        "train: {epochs: 8, batch_size: 8, lr: 0.003, patience: null}\n"
+        f"output: {tmp_path / 'run'}\n"
+    )
+    result = run("train", str(config), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["validation"]["accuracy"] == 1.0
+    meta = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert meta["labels"] == ["neg", "pos"]
+    evaluated = run("evaluate", str(tmp_path / "run" / "best"), str(data))
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["accuracy"] == 1.0
+    predicted = run("analyze", "nice thing", "--json", "--model", str(tmp_path / "run" / "best"))
+    assert json.loads(predicted.stdout)["label"] == "pos"
+
+
+def test_train_names_a_bad_label_file(tiny_backbone, tmp_path):
+    data = tmp_path / "mine.csv"
+    data.write_text("text,label\nfine,pos\n,neg\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {{type: text-classifier, backbone: {tiny_backbone}}}\ndata: {{train: {data}}}\n")
+    result = run("train", str(config), "--no-progress")
+    assert result.exit_code == 2
+    assert "mine.csv:3" in result.output and "empty text" in result.output

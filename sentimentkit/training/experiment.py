@@ -15,15 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ExperimentConfig
+from ..config import DataConfig, ExperimentConfig
 from ..data.collate import Encoded, encode_texts
-from ..data.datasets import DATASETS, load_dataset
+from ..data.datasets import DATASETS, carve_validation, load_dataset
 from ..encoders.text import load_tokenizer
 from ..labels import LabelSet
 from ..models import MODELS, build_model, load_checkpoint, save_checkpoint
 from ..models.base import config_dict, model_config
 from .metrics import classification_metrics
 from .trainer import Trainer, TrainResult
+
+TEXT_TASKS = {"sentiment-5", "sentiment-2", "emotion-4"}
 
 
 def environment() -> dict[str, str]:
@@ -51,9 +53,45 @@ def encode_examples(
 
 def _text_examples(name: str, split: str, data_dir: str | None) -> list[Any]:
     spec = DATASETS.get(name)
-    if spec.task not in {"sentiment-5", "sentiment-2", "emotion-4"}:
+    if spec.task not in TEXT_TASKS:
         raise ValueError(f"dataset {name!r} ({spec.task}) is not a text classification dataset")
     return load_dataset(name, split, data_dir)
+
+
+def training_data(data: DataConfig) -> tuple[list[Any], list[Any], LabelSet, str]:
+    """(train, validation, labels, task) for a config: named datasets or the user's labelled files.
+
+    A file without a separate validation file gets 10 % carved off, stratified, with a fixed seed.
+    """
+    if data.train in DATASETS:
+        spec = DATASETS.get(data.train)
+        train = _text_examples(data.train, "train", data.data_dir)
+        labels, task = spec.labels, spec.task
+    else:
+        train = _read_labelled(data.train, data)
+        labels = LabelSet(data.labels or tuple(sorted({x.label for x in train})))
+        task = "text-classification"
+    if data.validation is None and data.train not in DATASETS:
+        train, validation = carve_validation(train, lambda x: x.label)
+    elif data.validation is None or data.validation in DATASETS:
+        validation = _text_examples(data.validation or data.train, "validation", data.data_dir)
+    else:
+        validation = _read_labelled(data.validation, data)
+    for name, examples in (("train", train), ("validation", validation)):
+        unknown = sorted({x.label for x in examples} - set(labels.names))
+        if unknown:
+            where = next(x.source for x in examples if x.label in unknown)
+            raise ValueError(f"{name} data has labels {unknown} outside {list(labels.names)} (first at {where})")
+    return train, validation, labels, task
+
+
+def _read_labelled(path: str, data: DataConfig) -> list[Any]:
+    from ..data.readers import read_labelled_file
+
+    if not Path(path).exists():
+        known = ", ".join(name for name in DATASETS.names() if DATASETS.get(name).task in TEXT_TASKS)
+        raise FileNotFoundError(f"{path!r} is neither a named text dataset ({known}) nor an existing file")
+    return list(read_labelled_file(path, data.text_field, data.label_field))
 
 
 def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bool = True) -> TrainResult:
@@ -63,9 +101,7 @@ def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bo
         raise ValueError(f"model {config.model['type']!r} is a {spec.task} model; this runner trains text classifiers")
     model_cfg = model_config(config.model)
     data = config.data
-    labels = DATASETS.get(data.train).labels
-    train = _text_examples(data.train, "train", data.data_dir)
-    validation = _text_examples(data.validation or data.train, "validation", data.data_dir)
+    train, validation, labels, task = training_data(data)
     if data.train_subset is not None:
         train = random.Random(config.train.seed).sample(train, min(data.train_subset, len(train)))
     tokenizer = load_tokenizer(model_cfg.backbone)
@@ -79,7 +115,7 @@ def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bo
     meta = {
         "model": config_dict(model_cfg),
         "labels": list(labels.names),
-        "task": DATASETS.get(data.train).task,
+        "task": task,
         "max_length": data.max_length,
         "truncation": data.truncation,
         "trained_on": {"train": data.train, "validation": data.validation or data.train},
@@ -102,15 +138,18 @@ def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bo
 
 
 def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", data_dir: str | None = None) -> dict:
-    """Score a saved text classifier on a named dataset split: the metrics of `classification_metrics`."""
+    """Score a saved text classifier on a named dataset split, or on a labelled .csv/.jsonl file."""
     from ..inference.predict import predict_logits
 
     model, meta = load_checkpoint(model_dir)
     labels = LabelSet(tuple(meta["labels"]))
-    data_labels = DATASETS.get(dataset).labels
-    if data_labels != labels:
-        raise ValueError(f"model labels {labels.names} differ from dataset {dataset!r} labels {data_labels.names}")
-    examples = _text_examples(dataset, split, data_dir)
+    if dataset in DATASETS:
+        data_labels = DATASETS.get(dataset).labels
+        if data_labels != labels:
+            raise ValueError(f"model labels {labels.names} differ from dataset {dataset!r} labels {data_labels.names}")
+        examples = _text_examples(dataset, split, data_dir)
+    else:
+        examples = _read_labelled(dataset, DataConfig())
     tokenizer = load_tokenizer(meta["model"]["backbone"])
     items = encode_examples(tokenizer, examples, labels, meta["max_length"], meta.get("truncation", "head"))
     logits = predict_logits(model, items)

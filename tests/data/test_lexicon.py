@@ -4,7 +4,7 @@ and (marked `data`) the real lexicons, which are read from the data folder and n
 from __future__ import annotations
 
 import lzma
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +47,7 @@ def test_lexicon_lookup_is_case_insensitive() -> None:
     assert lexicon.get("bad", 0.0) == 0.0
     assert "Good" in lexicon and "bad" not in lexicon and 3 not in lexicon
     assert len(lexicon) == 2
+    assert lexicon.rejected == ()
 
 
 @pytest.mark.parametrize(
@@ -276,6 +277,89 @@ def test_sentiwordnet_malformed(tmp_path: Path, line: str, problem: str) -> None
     assert problem in str(info.value)
 
 
+# --- strict=False: bad lines are skipped, and each is reported in `rejected` ------------------------------
+
+
+def socal_folder_with_bad_lines(tmp_path: Path) -> Path:
+    folder = socal_folder(tmp_path)
+    write(folder / "verb_dictionary1.11.txt", "love\t4\nput off\t-2\nhate\t-9\ndread\t-3\n")
+    return folder
+
+
+# name, reader input, the expected scores without the bad lines, the rejected lines and their problems
+NOT_STRICT = [
+    (
+        "vader",
+        lambda tmp: write(tmp / "vader.txt", f"{VADER}good\t5.2\t0.9\t[]\n\t1.0\t0.5\t[]\n"),
+        {"good": 1.9, ":p": 1.0, "lol": 1.8, "can't stand": -2.0},
+        {7: "mean valence '5.2' is outside -4.0..4.0", 8: "empty token"},
+    ),
+    (
+        "nrc-vad",
+        # a rejected line is not a word's first listing: the later "zoo" is read
+        lambda tmp: write(tmp / "nrc.txt", f"{NRC}Aardvark\t0.4\t0.4\t0.4\nzoo\t1.4\t0.4\t0.4\nzoo\t0.4\t0.5\t0.6\n"),
+        {"aardvark": 0.427, "altar boy": 0.434, "zoo": 0.4},
+        {4: "'aardvark' is listed again (first at line 2)", 5: "valence '1.4' is outside 0.0..1.0"},
+    ),
+    (
+        "mpqa",
+        lambda tmp: write(tmp / "mpqa.tff", f"{MPQA}type=weaksubj len=1 word1=x priorpolarity=good\n"),
+        {"abuse": -0.75, "brilliant": 1.0, "impassive": -0.5, "absolute": 0.0, "think": 0.0},
+        {7: "priorpolarity=good"},
+    ),
+    (
+        "socal",
+        socal_folder_with_bad_lines,
+        {
+            "priceless": 5.0,
+            "clichéd": -2.0,
+            "not (bad)": 1.0,
+            "favorite": 3.5,
+            "irrational": -2.0,
+            "masterpiece": 5.0,
+            "love": 4.0,
+            "dread": -3.0,
+        },
+        {2: "3 fields; expected a word and a score", 3: "score '-9' is outside -5.0..5.0"},
+    ),
+    (
+        "sentiwordnet",
+        # a line is rejected whole: "fine" is not kept although its own term is well-formed
+        lambda tmp: write(tmp / "swn.tsv", f"{SWN}a\t125\t0.375\tdrugless#1\na\t0.5\t0\tfine#1 good\n"),
+        {"able": 0.125, "unable": -0.75, "good": 0.625, "goodness": 0.5, "well done": 0.75},
+        {6: "PosScore '125' is outside 0.0..1.0", 7: "term 'good'; expected word#sense"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "scores", "problems"), NOT_STRICT, ids=[case[0] for case in NOT_STRICT])
+def test_not_strict_skips_and_reports_bad_lines(
+    tmp_path: Path, name: str, make: Callable[[Path], Path], scores: dict[str, float], problems: dict[int, str]
+) -> None:
+    path = make(tmp_path)
+    bad_file = path / "verb_dictionary1.11.txt" if path.is_dir() else path
+    first = min(problems)
+    with raises_at(bad_file, first) as info:
+        load_lexicon(name, path)
+    assert problems[first] in str(info.value)
+
+    lexicon = load_lexicon(name, path, strict=False)
+    assert lexicon.scores == scores
+    assert len(lexicon.rejected) == len(problems)
+    for message, (line, problem) in zip(lexicon.rejected, problems.items(), strict=True):
+        assert message.startswith(f"{bad_file}:{line}: ") and problem in message, message
+
+
+def test_not_strict_still_raises_for_a_wrong_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "NRC-VAD-Lexicon.txt", NRC.replace("Valence", "Pleasure"))
+    with raises_at(path, 1):
+        read_nrc_vad(path, strict=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with raises_at(empty, None):
+        read_socal(empty, strict=False)
+
+
 # --- load_lexicon --------------------------------------------------------------------------------------
 
 
@@ -328,14 +412,14 @@ def test_real_socal(data_dir: Path) -> None:
 
 
 @pytest.mark.data
-def test_real_sentiwordnet(data_dir: Path, tmp_path: Path) -> None:
+def test_real_sentiwordnet(data_dir: Path) -> None:
     path = data_dir / "lexicons/sentiwordnet/sentiwordnet3_pos_reconstructed.tsv.xz"
     # This copy has one corrupt line ("a\t125\t0.375\tdrugless#1": PosScore 0.125 lost its "0.").
-    with raises_at(path, 6378):
-        read_sentiwordnet(path)
-    with lzma.open(path, "rt", encoding="utf-8") as f:
-        text = f.read()
-    fixed = write(tmp_path / "swn.tsv", text.replace("a\t125\t0.375\tdrugless#1", "a\t0.125\t0.375\tdrugless#1"))
-    lexicon = read_sentiwordnet(fixed)
-    assert len(lexicon) == 147306
+    with raises_at(path, 6378) as info:
+        load_lexicon("sentiwordnet", path)
+    assert "PosScore '125' is outside 0.0..1.0" in str(info.value)
+    lexicon = load_lexicon("sentiwordnet", path, strict=False)
+    assert lexicon.rejected == (f"{path}:6378: PosScore '125' is outside 0.0..1.0",)
+    assert len(lexicon) == 147305  # 147306 terms; "drugless" is listed only on the rejected line
+    assert "drugless" not in lexicon
     assert lexicon.get("good") == pytest.approx(0.5648148148)

@@ -30,7 +30,7 @@ def test_pipeline_returns_consistent_typed_predictions(tiny_model_dir):
 
 def test_merged_adapters_predict_like_the_trained_model(tiny_model_dir):
     model, meta = load_checkpoint(tiny_model_dir)
-    pipeline = Pipeline.from_pretrained(tiny_model_dir)
+    pipeline = Pipeline.from_pretrained(tiny_model_dir, merge_adapters=True)
     ids = encode_texts(pipeline.tokenizer, TEXTS, meta["max_length"])
     unmerged = predict_logits(model, [Encoded(x) for x in ids])
     merged = predict_logits(pipeline.model, [Encoded(x) for x in ids])

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from sentimentkit.data.datasets import DATASETS, DataNotFoundError, carve_validation, data_dir, load_dataset
+from sentimentkit.types import TextExample
+
+
+def examples(n_pos: int, n_neg: int) -> list[TextExample]:
+    return [TextExample(f"p{i}", "positive") for i in range(n_pos)] + [
+        TextExample(f"n{i}", "negative") for i in range(n_neg)
+    ]
+
+
+def test_carve_is_reproducible_disjoint_and_stratified():
+    data = examples(300, 100)
+    train, validation = carve_validation(data, lambda x: x.label)
+    again_train, again_validation = carve_validation(data, lambda x: x.label)
+    assert validation == again_validation and train == again_train
+    assert not {x.text for x in train} & {x.text for x in validation}
+    assert len(train) + len(validation) == len(data)
+    assert Counter(x.label for x in validation) == {"positive": 30, "negative": 10}
+    _, other = carve_validation(data, lambda x: x.label, seed=99)
+    assert other != validation
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(KeyError, match="sst5"):
+        load_dataset("sst-5", "train")
+    with pytest.raises(ValueError, match="split"):
+        load_dataset("sst5", "dev")
+
+
+def test_missing_data_folder_says_how_to_fix(tmp_path):
+    with pytest.raises(DataNotFoundError, match="SENTIMENTKIT_DATA"):
+        data_dir(tmp_path / "absent")
+
+
+def test_every_named_dataset_of_the_issue_is_registered():
+    wanted = {
+        "sst5",
+        "sst5-phrases",
+        "tweeteval-emotion",
+        "imdb",
+        "laptop14",
+        "restaurant14",
+        "twitter",
+        "restaurant15",
+        "restaurant16",
+        "mosi-text",
+        "ud-ewt",
+    }
+    assert wanted <= set(DATASETS.names())
+
+
+@pytest.mark.data
+def test_real_splits_have_documented_sizes(data_dir):
+    assert [len(load_dataset("sst5", s, data_dir)) for s in ("train", "validation", "test")] == [8544, 1101, 2210]
+    assert len(load_dataset("sst5-phrases", "train", data_dir)) == 159268
+    laptop_train = load_dataset("laptop14", "train", data_dir)
+    laptop_val = load_dataset("laptop14", "validation", data_dir)
+    assert len(laptop_train) + len(laptop_val) == 2328
+    assert abs(len(laptop_val) - 233) <= 2
+    assert len(load_dataset("laptop14", "test", data_dir)) == 638
+    mosi = [len(load_dataset("mosi-text", s, data_dir)) for s in ("train", "validation", "test")]
+    assert mosi == [1284, 229, 686]
+    assert len(load_dataset("ud-ewt", "validation", data_dir)) == 2001
