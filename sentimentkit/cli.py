@@ -195,5 +195,34 @@ def evaluate(
     typer.echo(json.dumps(metrics, indent=2))
 
 
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML with a `search` section.")],
+    trials: Annotated[int, typer.Option(help="Total number of trials (a resumed search counts finished ones).")] = 20,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. train.epochs=2.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Search folder; default: <config output>-search.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per trial.")] = False,
+) -> None:
+    """Search hyper-parameters with Optuna (validation metric, pruning); writes trials.json and best.yaml."""
+    import yaml
+
+    from .config import ConfigError, apply_overrides
+    from .training.hpo import tune as run_search
+
+    try:
+        raw = apply_overrides(yaml.safe_load(config.read_text(encoding="utf-8")) or {}, overrides or [])
+        folder = output or Path(f"{raw.get('output', 'runs/experiment')}-search")
+        result = run_search(raw, trials, folder, progress)
+    except (ConfigError, ValueError, FileNotFoundError, KeyError) as err:
+        _fail(str(err).strip("'\""))
+    except ImportError:
+        _fail('tune needs Optuna: pip install "sentimentkit[hpo]"')
+    typer.echo(
+        json.dumps(
+            {"best_value": result["best_value"], "best_params": result["best_params"], "folder": str(folder)}, indent=2
+        )
+    )
+
+
 def main() -> None:
     app()

@@ -68,6 +68,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     output: str = "runs/experiment"
+    search: dict[str, Any] | None = None  # hyper-parameter search space (see training/hpo.py)
 
 
 def from_dict(cls: type[T], raw: dict[str, Any], where: str = "") -> T:

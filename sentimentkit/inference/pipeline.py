@@ -30,14 +30,14 @@ class Pipeline:
     def from_pretrained(cls, directory: str | Path, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
         """Load a saved model. `merge_adapters` folds LoRA into the weights: about 1 s once, then faster
         batches; worth it for bulk scoring, not for a single sentence (cold start)."""
-        from ..encoders.text import load_tokenizer
         from ..models import load_checkpoint
+        from ..models.base import load_model_tokenizer
 
         model, meta = load_checkpoint(directory)
         encoder = getattr(model, "encoder", None)
         if merge_adapters and encoder is not None and hasattr(encoder, "merge_adapters"):
             encoder.merge_adapters()
-        return cls(model, meta, load_tokenizer(meta["model"]["backbone"]), batch_size)
+        return cls(model, meta, load_model_tokenizer(meta, directory), batch_size)
 
     def __call__(
         self,

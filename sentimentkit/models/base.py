@@ -28,6 +28,7 @@ class ModelSpec:
     config_cls: type
     build: Callable[[Any, LabelSet], nn.Module]
     task: str
+    tokenizer: str = "backbone"  # "backbone": the pretrained encoder's; "vocab": a WordVocab built from train
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -93,6 +94,22 @@ def load_checkpoint(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     model.load_state_dict(state, strict=False)
     model.eval()
     return model, meta
+
+
+def load_model_tokenizer(meta: dict[str, Any], directory: str | Path):
+    """The tokenizer a checkpoint was trained with: its own vocab.json, else its backbone's."""
+    from ..data.vocab import FILENAME, WordVocab
+
+    if Path(directory, FILENAME).exists():
+        return WordVocab.load(directory)
+    if MODELS.get(meta["model"]["type"]).tokenizer == "vocab":
+        raise FileNotFoundError(
+            f"{Path(directory, FILENAME)} is missing: {meta['model']['type']} models read their word vocabulary "
+            "from it; copy it from the training run's best/ directory"
+        )
+    from ..encoders.text import load_tokenizer
+
+    return load_tokenizer(meta["model"]["backbone"])
 
 
 def config_dict(config: Any) -> dict[str, Any]:

@@ -49,7 +49,35 @@ class TextClassifier(nn.Module):
         return out
 
 
+# Presets: the same model with the adapter fixed, so that configs and result rows name what they train.
+@dataclass(frozen=True)
+class FullFineTuneConfig(TextClassifierConfig):
+    type: str = "full-ft"
+    adapter: str = "full"
+
+
+@dataclass(frozen=True)
+class LoRAConfig(TextClassifierConfig):
+    type: str = "lora"
+    adapter: str = "lora"
+
+
+@dataclass(frozen=True)
+class BitFitConfig(TextClassifierConfig):
+    type: str = "bitfit"
+    adapter: str = "bitfit"
+
+
+PRESETS = {"full-ft": FullFineTuneConfig, "lora": LoRAConfig, "bitfit": BitFitConfig}
+
+
 def build_text_classifier(config: TextClassifierConfig, labels: LabelSet) -> TextClassifier:
+    preset = PRESETS.get(config.type)
+    if preset is not None and config.adapter != preset.adapter:
+        raise ValueError(
+            f"model {config.type!r} trains with adapter {preset.adapter!r}, not {config.adapter!r}; "
+            "use type text-classifier to choose the adapter freely"
+        )
     encoder = TextEncoder(
         backbone=config.backbone,
         pooling=config.pooling,
@@ -64,3 +92,5 @@ def build_text_classifier(config: TextClassifierConfig, labels: LabelSet) -> Tex
 
 
 MODELS.add("text-classifier", ModelSpec(TextClassifierConfig, build_text_classifier, task="text-classification"))
+for _name, _config in PRESETS.items():
+    MODELS.add(_name, ModelSpec(_config, build_text_classifier, task="text-classification"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import random
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ..data.datasets import DATASETS, carve_validation, load_dataset
 from ..encoders.text import load_tokenizer
 from ..labels import LabelSet
 from ..models import MODELS, build_model, load_checkpoint, save_checkpoint
-from ..models.base import config_dict, model_config
+from ..models.base import config_dict, load_model_tokenizer, model_config
 from .metrics import classification_metrics
 from .trainer import Trainer, TrainResult
 
@@ -94,7 +95,12 @@ def _read_labelled(path: str, data: DataConfig) -> list[Any]:
     return list(read_labelled_file(path, data.text_field, data.label_field))
 
 
-def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bool = True) -> TrainResult:
+def train_experiment(
+    config: ExperimentConfig,
+    progress: bool = True,
+    resume: bool = True,
+    on_eval: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
     """Train `config` and write `<output>/best` (model), `<output>/result.json` and `<output>/log.jsonl`."""
     spec = MODELS.get(config.model["type"])
     if spec.task != "text-classification":
@@ -104,14 +110,22 @@ def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bo
     train, validation, labels, task = training_data(data)
     if data.train_subset is not None:
         train = random.Random(config.train.seed).sample(train, min(data.train_subset, len(train)))
-    tokenizer = load_tokenizer(model_cfg.backbone)
+    section = dict(config.model)
+    if spec.tokenizer == "vocab":
+        from ..data.vocab import WordVocab
+
+        tokenizer = WordVocab.build([x.text for x in train], model_cfg.min_freq, model_cfg.max_vocab)
+        section["vocab_size"] = len(tokenizer)
+        model_cfg = model_config(section)
+    else:
+        tokenizer = load_tokenizer(model_cfg.backbone)
     train_items = encode_examples(tokenizer, train, labels, data.max_length, data.truncation)
     val_items = encode_examples(tokenizer, validation, labels, data.max_length, data.truncation)
 
     import torch
 
     torch.manual_seed(config.train.seed)  # the head's initialisation depends on the seed
-    model = build_model(config.model, labels)
+    model = build_model(section, labels)
     meta = {
         "model": config_dict(model_cfg),
         "labels": list(labels.names),
@@ -128,8 +142,10 @@ def train_experiment(config: ExperimentConfig, progress: bool = True, resume: bo
     def save_best(module, directory: Path, metrics: dict) -> None:
         validation_metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
         save_checkpoint(module, directory, {**meta, "validation": validation_metrics})
+        if spec.tokenizer == "vocab":
+            tokenizer.save(directory)
 
-    trainer = Trainer(model, train_items, val_items, config.train, config.output, score, save_best, progress)
+    trainer = Trainer(model, train_items, val_items, config.train, config.output, score, save_best, progress, on_eval)
     result = trainer.fit(resume=resume)
     Path(config.output, "result.json").write_text(
         json.dumps({"result": asdict(result), "env": environment(), "train_size": len(train)}, indent=2) + "\n"
@@ -150,7 +166,7 @@ def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", dat
         examples = _text_examples(dataset, split, data_dir)
     else:
         examples = _read_labelled(dataset, DataConfig())
-    tokenizer = load_tokenizer(meta["model"]["backbone"])
+    tokenizer = load_model_tokenizer(meta, model_dir)
     items = encode_examples(tokenizer, examples, labels, meta["max_length"], meta.get("truncation", "head"))
     logits = predict_logits(model, items)
     return classification_metrics([x.label for x in items], logits.argmax(-1).tolist(), labels)

@@ -55,7 +55,9 @@ class Trainer:
     """Fit `model` on encoded examples, selecting on `validation` by `args.metric` (higher is better).
 
     `score(logits, label_ids)` returns a metrics dict; `save_best(model, directory, metrics)` writes the
-    best model (safetensors + JSON). Output: `<output>/best/`, `<output>/last/` (resumable), `log.jsonl`.
+    best model (safetensors + JSON); `on_eval(step, metrics)`, if given, sees every evaluation (a
+    hyper-parameter search uses it to prune a trial by raising).
+    Output: `<output>/best/`, `<output>/last/` (resumable), `<output>/log.jsonl`.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class Trainer:
         score: ScoreFn,
         save_best: SaveFn,
         progress: bool = True,
+        on_eval: Callable[[int, dict], None] | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training examples")
@@ -75,7 +78,7 @@ class Trainer:
             raise ValueError("no validation examples: model selection needs a validation split")
         self.model, self.train, self.validation, self.args = model, train, validation, args
         self.output = Path(output_dir)
-        self.score, self.save_best, self.progress = score, save_best, progress
+        self.score, self.save_best, self.progress, self.on_eval = score, save_best, progress, on_eval
         self.lengths = [len(x.input_ids) for x in train]
         self.steps_per_epoch = math.ceil(len(train) / args.batch_size)
         self.total_steps = max(1, math.ceil(args.epochs * self.steps_per_epoch))

@@ -1,0 +1,128 @@
+"""Hyper-parameter search with Optuna over the space declared in a config's `search` section.
+
+    search:
+      metric: accuracy            # validation metric to maximise (default: train.metric)
+      pruner: median              # stop trials whose validation curve falls below the median; or "none"
+      space:
+        train.lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
+        model.lora_r: {type: categorical, choices: [4, 8, 16]}
+        train.batch_size: {type: int, low: 16, high: 64, step: 16}
+
+Each trial trains the config with its sampled overrides into `<output>/trial-<n>`; selection uses the
+validation split only. The study lives in `<output>/study.db` (SQLite), so an interrupted search resumes;
+`<output>/trials.json` lists every trial and `<output>/best.yaml` is the config with the best values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config import ConfigError, ExperimentConfig, apply_overrides, from_dict
+from ..models.base import model_config
+
+PARAM_TYPES = ("float", "int", "categorical")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    space: dict[str, Any]
+    metric: str | None = None
+    pruner: str = "median"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+
+def _parse_space(space: dict[str, Any]) -> dict[str, ParamSpec]:
+    specs = {}
+    for key, raw in space.items():
+        spec = from_dict(ParamSpec, raw, f"search.space.{key}")
+        if spec.type not in PARAM_TYPES:
+            raise ConfigError(f"search.space.{key}.type: expected one of {PARAM_TYPES}, got {spec.type!r}")
+        if spec.type == "categorical" and not spec.choices:
+            raise ConfigError(f"search.space.{key}: a categorical parameter needs choices")
+        if spec.type != "categorical" and (spec.low is None or spec.high is None or spec.low >= spec.high):
+            raise ConfigError(f"search.space.{key}: needs low < high")
+        specs[key] = spec
+    if not specs:
+        raise ConfigError("search.space is empty: declare at least one parameter")
+    return specs
+
+
+def _suggest(trial, key: str, spec: ParamSpec) -> Any:
+    if spec.type == "float":
+        return trial.suggest_float(key, spec.low, spec.high, log=spec.log, step=spec.step)
+    if spec.type == "int":
+        return trial.suggest_int(key, int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1))
+    return trial.suggest_categorical(key, list(spec.choices))
+
+
+def _experiment(raw: dict[str, Any], values: dict[str, Any], output: str) -> ExperimentConfig:
+    overrides = [f"{k}={json.dumps(v)}" for k, v in values.items()] + [f"output={output}"]
+    trial_raw = apply_overrides({k: v for k, v in raw.items() if k != "search"}, overrides)
+    config = from_dict(ExperimentConfig, trial_raw)
+    model_config(config.model)  # a misspelled model key fails before any training
+    return config
+
+
+def tune(raw: dict[str, Any], trials: int, output: str | Path, progress: bool = False) -> dict[str, Any]:
+    """Run (or resume) a search over `raw["search"]`; returns {"best_value", "best_params", "trials"}."""
+    import optuna
+
+    from .experiment import train_experiment
+
+    if not raw.get("search"):
+        raise ConfigError("the config has no search section; see sentimentkit/training/hpo.py for its form")
+    search = from_dict(SearchConfig, raw["search"], "search")
+    space = _parse_space(search.space)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    first = {k: (s.choices[0] if s.type == "categorical" else s.low) for k, s in space.items()}
+    base = _experiment(raw, first, str(output / "check"))  # validates every key up front
+    metric = search.metric or base.train.metric
+
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=2) if search.pruner == "median" else optuna.pruners.NopPruner()
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name="search",
+        storage=f"sqlite:///{output / 'study.db'}",
+        load_if_exists=True,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=search.seed),
+        pruner=pruner,
+    )
+
+    def objective(trial) -> float:
+        values = {key: _suggest(trial, key, spec) for key, spec in space.items()}
+        config = _experiment(raw, values, str(output / f"trial-{trial.number}"))
+
+        def on_eval(step: int, metrics: dict) -> None:
+            trial.report(float(metrics[metric]), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        return train_experiment(config, progress=progress, resume=False, on_eval=on_eval).best_metric
+
+    done = sum(t.state.is_finished() for t in study.trials)
+    study.optimize(objective, n_trials=max(0, trials - done))
+    rows = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params} for t in study.trials]
+    (output / "trials.json").write_text(json.dumps(rows, indent=2) + "\n")
+    best = {k: v for k, v in raw.items() if k != "search"}
+    best = apply_overrides(best, [f"{k}={json.dumps(v)}" for k, v in study.best_params.items()])
+    (output / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
+    return {"best_value": study.best_value, "best_params": study.best_params, "trials": rows}
