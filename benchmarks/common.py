@@ -45,3 +45,35 @@ def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Pat
     merged = [r for r in old if key(r) not in new_keys] + rows
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return path
+
+
+def run_seeds(
+    config_path: Path,
+    dataset: str,
+    seeds: list[int],
+    runs: Path,
+    overrides: list[str] | None = None,
+    eval_only: bool = False,
+    data_dir: str | None = None,
+) -> list[dict]:
+    """Train `config_path` once per seed (resuming what exists), select on validation, score `dataset`'s test split.
+
+    Each seed's run lives in `runs/seed<n>` and its test metrics in `runs/seed<n>/test_metrics.json`.
+    """
+    from sentimentkit.config import load_config
+    from sentimentkit.training.experiment import evaluate_model, train_experiment
+
+    results = []
+    for seed in seeds:
+        out = runs / f"seed{seed}"
+        extra = [*(overrides or []), f"train.seed={seed}", f"output={out}"]
+        if data_dir:
+            extra.append(f"data.data_dir={data_dir}")
+        if not eval_only:
+            train_experiment(load_config(config_path, extra), progress=False)
+        test = evaluate_model(out / "best", dataset, "test", data_dir)
+        test["validation"] = json.loads((out / "best" / "config.json").read_text())["validation"]
+        (out / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
+        print(f"{config_path.stem} {dataset} seed {seed}: test accuracy {test['accuracy']:.4f}", flush=True)
+        results.append(test)
+    return results

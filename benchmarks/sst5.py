@@ -13,11 +13,11 @@ import argparse
 import json
 from pathlib import Path
 
-from common import command_line, summary, write_rows
+from common import command_line, run_seeds, summary, write_rows
 
 from sentimentkit.config import load_config
 from sentimentkit.labels import FIVE_TO_THREE, SENTIMENT5
-from sentimentkit.training.experiment import environment, evaluate_model, train_experiment
+from sentimentkit.training.experiment import environment
 
 CONFIG = Path(__file__).parents[1] / "configs" / "sentiment-en.yaml"
 
@@ -30,22 +30,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    per_seed = []
-    for seed in args.seeds:
-        out = Path(args.runs) / f"seed{seed}"
-        overrides = [f"train.seed={seed}", f"output={out}"]
-        if args.data_dir:
-            overrides.append(f"data.data_dir={args.data_dir}")
-        config = load_config(CONFIG, overrides)
-        if not args.eval_only:
-            train_experiment(config, progress=False)
-        test = evaluate_model(out / "best", "sst5", "test", args.data_dir)
+    per_seed = run_seeds(CONFIG, "sst5", args.seeds, Path(args.runs), [], args.eval_only, args.data_dir)
+    three = [FIVE_TO_THREE[n] for n in SENTIMENT5.names]
+    for seed, test in zip(args.seeds, per_seed, strict=True):
         confusion = test["confusion"]
-        three = [FIVE_TO_THREE[n] for n in SENTIMENT5.names]
-        correct3 = sum(confusion[t][p] for t in range(5) for p in range(5) if three[t] == three[p])
-        test["acc3"] = correct3 / test["n"]
-        (out / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
-        per_seed.append(test)
+        test["acc3"] = sum(confusion[t][p] for t in range(5) for p in range(5) if three[t] == three[p]) / test["n"]
+        (Path(args.runs) / f"seed{seed}" / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
         print(f"seed {seed}: acc5 {test['accuracy']:.4f} f1w {test['f1_weighted']:.4f} acc3 {test['acc3']:.4f}")
 
     config = load_config(CONFIG)

@@ -17,6 +17,7 @@ def predict_logits(
     items: Sequence[Encoded],
     batch_size: int = 64,
     on_batch: Callable[[int], None] | None = None,
+    collate: Callable[[list], dict] = pad_batch,
 ) -> np.ndarray:
     """Logits (N, C) in the order of `items`. Batches are formed over length-sorted items (less padding)."""
     was_training = model.training
@@ -25,8 +26,8 @@ def predict_logits(
     chunks: list[np.ndarray] = []
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        batch = pad_batch([items[i] for i in idx])
-        batch.pop("labels")
+        batch = collate([items[i] for i in idx])
+        batch.pop("labels", None)
         chunks.append(model(**batch)["logits"].float().numpy())
         if on_batch is not None:
             on_batch(len(idx))

@@ -56,7 +56,8 @@ class Trainer:
 
     `score(logits, label_ids)` returns a metrics dict; `save_best(model, directory, metrics)` writes the
     best model (safetensors + JSON); `on_eval(step, metrics)`, if given, sees every evaluation (a
-    hyper-parameter search uses it to prune a trial by raising).
+    hyper-parameter search uses it to prune a trial by raising). Items need `input_ids` (for length
+    bucketing) and `label`; `collate` turns a list of them into the model's keyword arguments.
     Output: `<output>/best/`, `<output>/last/` (resumable), `<output>/log.jsonl`.
     """
 
@@ -71,6 +72,7 @@ class Trainer:
         save_best: SaveFn,
         progress: bool = True,
         on_eval: Callable[[int, dict], None] | None = None,
+        collate: Callable[[list], dict] = pad_batch,
     ) -> None:
         if not train:
             raise ValueError("no training examples")
@@ -79,6 +81,7 @@ class Trainer:
         self.model, self.train, self.validation, self.args = model, train, validation, args
         self.output = Path(output_dir)
         self.score, self.save_best, self.progress, self.on_eval = score, save_best, progress, on_eval
+        self.collate = collate
         self.lengths = [len(x.input_ids) for x in train]
         self.steps_per_epoch = math.ceil(len(train) / args.batch_size)
         self.total_steps = max(1, math.ceil(args.epochs * self.steps_per_epoch))
@@ -132,7 +135,7 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------------------------
     def evaluate(self) -> dict:
-        logits = predict_logits(self.model, self.validation, self.args.eval_batch_size)
+        logits = predict_logits(self.model, self.validation, self.args.eval_batch_size, collate=self.collate)
         labels = np.array([x.label for x in self.validation])
         return self.score(logits, labels)
 
@@ -172,7 +175,7 @@ class Trainer:
                 epoch, offset = divmod(self.state.step, self.steps_per_epoch)
                 batches = batch_order(self.lengths, self.args.batch_size, self.args.seed, epoch, self.args.bucket)
                 for idx in batches[offset:]:
-                    batch = pad_batch([self.train[i] for i in idx])
+                    batch = self.collate([self.train[i] for i in idx])
                     with autocast:
                         loss = self.model(**batch)["loss"]
                     loss.backward()

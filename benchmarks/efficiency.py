@@ -1,0 +1,158 @@
+"""Efficiency of the document models (the reference study's Table 3), measured side by side in one run.
+
+    python benchmarks/efficiency.py [--models full-ft moe moe-ffn lora bitfit prompt-tuning p-tuning bilstm-attn]
+
+For each `configs/<model>.yaml` (5 SST-5 classes): total and trainable parameters; GFLOPs per sample
+(torch.utils.flop_counter on a forward over SST-5 test sentences); inference throughput in samples/s
+(batch 32, the same sentences for every model, rounds interleaved across models, median of the rounds);
+and peak training memory (peak RSS of a fresh process running 5 training steps at batch 32, in MB).
+The process uses one thread so that models are compared on equal footing on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from common import command_line, summary, write_rows
+
+from sentimentkit.config import load_config
+from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.data.datasets import load_dataset
+from sentimentkit.labels import SENTIMENT5
+from sentimentkit.models import MODELS, build_model
+from sentimentkit.training.experiment import environment
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+DEFAULT = ["full-ft", "moe", "moe-ffn", "lora", "bitfit", "prompt-tuning", "p-tuning", "bilstm-attn"]
+
+
+def build(name: str, train_texts: list[str]):
+    """The model and its tokenizer, built as the training runner would (a vocab from train for BiLSTM)."""
+    config = load_config(CONFIGS / f"{name}.yaml")
+    section = dict(config.model)
+    if MODELS.get(section["type"]).tokenizer == "vocab":
+        from sentimentkit.data.vocab import WordVocab
+
+        tokenizer = WordVocab.build(train_texts, section.get("min_freq", 2), section.get("max_vocab", 50000))
+        section["vocab_size"] = len(tokenizer)
+    else:
+        from sentimentkit.encoders.text import load_tokenizer
+
+        tokenizer = load_tokenizer(section.get("backbone", "minilm"))
+    torch.manual_seed(0)
+    return build_model(section, SENTIMENT5), tokenizer, config.data.max_length
+
+
+def batches(tokenizer, texts: list[str], max_length: int, size: int = 32) -> list[dict]:
+    ids = encode_texts(tokenizer, texts, max_length)
+    items = [Encoded(x, 0) for x in ids]
+    return [pad_batch(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def flops_per_sample(model, batch: dict) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return counter.get_total_flops() / batch["input_ids"].shape[0] / 1e9
+
+
+def peak_training_memory_mb(name: str) -> float:
+    """Run 5 training steps in a fresh process and return its peak RSS (MB)."""
+    code = f"""
+import resource, sys, torch
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+torch.set_num_threads(1)
+from efficiency import build, batches
+from sentimentkit.data.datasets import load_dataset
+texts = [x.text for x in load_dataset("sst5", "train")]
+model, tok, max_length = build({name!r}, texts)
+data = batches(tok, texts[:160], max_length)
+opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+model.train()
+for batch in data:
+    loss = model(**batch)["loss"]
+    loss.backward(); opt.step(); opt.zero_grad()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=DEFAULT)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sentences", type=int, default=512)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    train_texts = [x.text for x in load_dataset("sst5", "train")]
+    test_texts = [x.text for x in load_dataset("sst5", "test")][: args.sentences]
+    models = {}
+    for name in args.models:
+        model, tokenizer, max_length = build(name, train_texts)
+        model.eval()
+        models[name] = (model, batches(tokenizer, test_texts, max_length))
+
+    rates: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for _ in range(args.rounds):
+            for name, (model, data) in models.items():  # interleaved: drift on the machine hits all alike
+                start = time.perf_counter()
+                for batch in data:
+                    model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                rates[name].append(len(test_texts) / (time.perf_counter() - start))
+
+    rows = []
+    for name, (model, data) in models.items():
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        gflops = flops_per_sample(model, data[0])
+        memory = peak_training_memory_mb(name)
+        median = statistics.median(rates[name])
+        print(
+            f"{name:14s} params {total / 1e6:6.2f}M trainable {trainable / 1e6:7.3f}M  {gflops:6.3f} GFLOPs/sample  "
+            f"{median:7.1f} samples/s  peak train RSS {memory:.0f} MB",
+            flush=True,
+        )
+        rows.append(
+            {
+                "suite": "efficiency",
+                "task": "sentiment-5",
+                "dataset": "sst5",
+                "split": "test",
+                "model": name,
+                "backbone": "none (trained from scratch)" if name == "bilstm-attn" else "all-MiniLM-L6-v2",
+                "metrics": {
+                    "params_total": summary([total]),
+                    "params_trainable": summary([trainable]),
+                    "gflops_per_sample": summary([gflops]),
+                    "samples_per_s": {**summary(rates[name]), "mean": median, "aggregate": "median"},
+                    "peak_memory_mb": summary([memory]),
+                },
+                "settings": {
+                    "max_length": load_config(CONFIGS / f"{name}.yaml").data.max_length,
+                    "epochs": None,
+                    "train_subset": None,
+                    "batch_size": 32,
+                    "threads": 1,
+                    "throughput": f"first {len(test_texts)} SST-5 test sentences, {args.rounds} interleaved rounds",
+                    "memory": "peak RSS of a fresh process over 5 training steps (includes the torch runtime)",
+                },
+                "command": command_line(),
+                "env": environment(),
+            }
+        )
+    print(write_rows("efficiency", rows))
+
+
+if __name__ == "__main__":
+    main()

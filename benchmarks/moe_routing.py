@@ -1,0 +1,185 @@
+"""Expert specialisation of a trained MoE model: routing frequency by class and by token kind.
+
+    python benchmarks/moe_routing.py runs/document/sst5/moe/seed1/best [--dataset sst5]
+
+Runs the model over the test split with routing recorded and counts, for every MoE layer and expert, how
+often a token's top-k choice includes that expert, split (a) by the gold class of the sentence and (b) by
+token kind: sentiment-bearing words (in the VADER lexicon with |valence| >= 1.0), negations, intensifiers,
+and all other words (subwords count for their word; [CLS]/[SEP] are left out). Writes one PNG heatmap per
+layer and view, and a JSON file with the counts; rows are normalised to routing shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.data.datasets import data_dir, load_dataset
+from sentimentkit.data.lexicon import read_vader
+from sentimentkit.models import load_checkpoint
+from sentimentkit.models.base import load_model_tokenizer
+from sentimentkit.models.moe import moe_layers
+
+NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "n't",
+    "nothing",
+    "nobody",
+    "none",
+    "neither",
+    "nor",
+    "cannot",
+    "without",
+    "nowhere",
+    "hardly",
+    "barely",
+}
+INTENSIFIERS = {
+    "very",
+    "really",
+    "extremely",
+    "so",
+    "too",
+    "quite",
+    "absolutely",
+    "completely",
+    "totally",
+    "incredibly",
+    "highly",
+    "most",
+    "more",
+    "less",
+    "least",
+    "utterly",
+    "truly",
+    "pretty",
+    "rather",
+    "remarkably",
+    "thoroughly",
+    "particularly",
+    "especially",
+    "deeply",
+    "seriously",
+    "super",
+}
+KINDS = ("sentiment word", "negation", "intensifier", "other")
+
+
+def token_kinds(encoding, text: str, vader) -> list[str | None]:
+    """The kind of each subword position's word (None for special tokens)."""
+    kinds = []
+    for word_id in encoding.word_ids():
+        if word_id is None:
+            kinds.append(None)
+            continue
+        start, end = encoding.word_to_chars(word_id)
+        word = text[start:end].lower()
+        if word in NEGATIONS or word.endswith("n't"):
+            kinds.append("negation")
+        elif word in INTENSIFIERS:
+            kinds.append("intensifier")
+        elif abs(vader.get(word) or 0.0) >= 1.0:
+            kinds.append("sentiment word")
+        else:
+            kinds.append("other")
+    return kinds
+
+
+def heatmap(matrix: np.ndarray, rows: list[str], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * matrix.shape[1], 0.8 + 0.45 * len(rows)))
+    image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=max(0.5, float(matrix.max())))
+    ax.set_xticks(range(matrix.shape[1]), [f"expert {e}" for e in range(matrix.shape[1])])
+    ax.set_yticks(range(len(rows)), rows)
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", color="w" if matrix[i, j] < 0.35 else "k")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--dataset", default="sst5")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "moe_routing")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+
+    model, meta = load_checkpoint(args.model)
+    tokenizer = load_model_tokenizer(meta, args.model)
+    layers = moe_layers(model)
+    if not layers:
+        raise SystemExit(f"{args.model} has no MoE layers")
+    for layer in layers:
+        layer.record_routing = True
+    vader = read_vader(data_dir(args.data_dir) / "lexicons" / "vader" / "vader_lexicon.txt")
+    examples = load_dataset(args.dataset, "test", args.data_dir)
+    classes = list(meta["labels"])
+    num_experts = int(layers[0].router.out_features)
+    by_class = np.zeros((len(layers), len(classes), num_experts))
+    by_kind = np.zeros((len(layers), len(KINDS), num_experts))
+    tokens_by_kind: dict[str, int] = defaultdict(int)
+
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(examples), 32):
+            chunk = examples[start : start + 32]
+            texts = [x.text for x in chunk]
+            ids = encode_texts(tokenizer, texts, meta["max_length"], meta.get("truncation", "head"))
+            encodings = tokenizer(texts, truncation=True, max_length=meta["max_length"])
+            batch = pad_batch([Encoded(x) for x in ids])
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            for row, example in enumerate(chunk):
+                kinds = token_kinds(encodings[row], example.text, vader)
+                label = classes.index(example.label)
+                for position, kind in enumerate(kinds):
+                    if kind is None:
+                        continue
+                    tokens_by_kind[kind] += 1
+                    for li, layer in enumerate(layers):
+                        for expert in layer.routing.expert_ids[row, position].tolist():
+                            by_class[li, label, expert] += 1
+                            by_kind[li, KINDS.index(kind), expert] += 1
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    shares = {}
+    for li in range(len(layers)):
+        for name, counts, rows in (("class", by_class[li], classes), ("kind", by_kind[li], list(KINDS))):
+            share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+            shares[f"layer{li}_{name}"] = {"rows": rows, "share": share.round(4).tolist(), "counts": counts.tolist()}
+            heatmap(
+                share,
+                rows,
+                f"{args.model} MoE layer {li}: routing share by {name}",
+                args.out / f"layer{li}_by_{name}.png",
+            )
+    summary = {
+        "model": str(args.model),
+        "dataset": args.dataset,
+        "split": "test",
+        "top_k": layers[0].top_k,
+        "tokens_by_kind": dict(tokens_by_kind),
+        "views": shares,
+    }
+    (args.out / "routing.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: v["share"] for k, v in shares.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
