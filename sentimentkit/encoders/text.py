@@ -16,6 +16,7 @@ from ..hub import resolve
 from .lora import add_lora, merge_lora
 
 ADAPTERS = ("full", "lora", "bitfit", "frozen")
+IMPLEMENTATIONS = ("transformers", "native")
 POOLINGS = ("mean", "cls")
 
 
@@ -27,20 +28,38 @@ def _quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
-def load_backbone(name: str) -> nn.Module:
-    """Load a pretrained encoder (shipped backbone, local directory or cached hub id) with AutoModel."""
+def load_backbone(name: str, implementation: str = "transformers") -> nn.Module:
+    """Load a pretrained encoder (shipped backbone, local directory or cached hub id) with AutoModel.
+
+    implementation "native" loads a BERT-architecture backbone into the plain-torch `NativeBert` instead
+    (same weights and outputs, a fraction of the import time); other architectures fall back to AutoModel.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"implementation {implementation!r}: expected one of {IMPLEMENTATIONS}")
+    path = resolve(name).path
+    if implementation == "native":
+        from .bert import NativeBert, supports
+
+        if supports(path):
+            return NativeBert.from_pretrained(path)
     _quiet_transformers()
     from transformers import AutoModel
 
-    return AutoModel.from_pretrained(resolve(name).path)
+    return AutoModel.from_pretrained(path)
 
 
-def load_tokenizer(name: str):
-    """Load the tokenizer that belongs to backbone `name`."""
+def load_tokenizer(name: str, implementation: str = "transformers"):
+    """Load the tokenizer that belongs to backbone `name` (for "native", through `tokenizers` alone)."""
+    path = resolve(name).path
+    if implementation == "native":
+        from .bert import FastTokenizer, supports
+
+        if supports(path):
+            return FastTokenizer(path)
     _quiet_transformers()
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve(name).path)
+    return AutoTokenizer.from_pretrained(path)
 
 
 class TextEncoder(nn.Module):
@@ -56,6 +75,7 @@ class TextEncoder(nn.Module):
         lora_dropout: float = 0.1,
         lora_targets: Sequence[str] = ("query", "key", "value", "dense"),
         gradient_checkpointing: bool = False,
+        implementation: str = "transformers",
     ) -> None:
         super().__init__()
         if adapter not in ADAPTERS:
@@ -63,14 +83,15 @@ class TextEncoder(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling {pooling!r}: expected one of {POOLINGS}")
         self.pooling = pooling
-        self.model = load_backbone(backbone)
+        self.model = load_backbone(backbone, implementation)
         self.hidden_size = int(self.model.config.hidden_size)
-        if gradient_checkpointing:
+        if gradient_checkpointing and hasattr(self.model, "gradient_checkpointing_enable"):
             self.model.gradient_checkpointing_enable()
         if adapter != "full":
             self.model.requires_grad_(False)
         if adapter == "lora":
-            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout)
+            # The pooler is never used (we pool ourselves), so it gets no adapter.
+            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout, exclude=("pooler",))
         elif adapter == "bitfit":
             for name, param in self.model.named_parameters():
                 if name.endswith(".bias"):

@@ -30,14 +30,19 @@ class Pipeline:
     def from_pretrained(cls, directory: str | Path, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
         """Load a saved model. `merge_adapters` folds LoRA into the weights: about 1 s once, then faster
         batches; worth it for bulk scoring, not for a single sentence (cold start)."""
-        from ..models import load_checkpoint
-        from ..models.base import load_model_tokenizer
+        from ..models import MODELS, load_checkpoint
+        from ..models.base import load_model_tokenizer, read_meta
 
-        model, meta = load_checkpoint(directory)
+        # Models that accept it run on the plain-torch BERT when their backbone is one (fast start-up).
+        fields = MODELS.get(read_meta(directory)["model"]["type"]).config_cls.__dataclass_fields__
+        implementation = "native" if "implementation" in fields else "transformers"
+        model, meta = load_checkpoint(
+            directory, {"implementation": implementation} if implementation == "native" else None
+        )
         encoder = getattr(model, "encoder", None)
         if merge_adapters and encoder is not None and hasattr(encoder, "merge_adapters"):
             encoder.merge_adapters()
-        return cls(model, meta, load_model_tokenizer(meta, directory), batch_size)
+        return cls(model, meta, load_model_tokenizer(meta, directory, implementation), batch_size)
 
     def __call__(
         self,

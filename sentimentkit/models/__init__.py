@@ -1,15 +1,25 @@
-"""Models. Importing this package registers every built-in model in `MODELS`."""
+"""Models. Every built-in model is declared here and its module imported on first use (see Registry.add_lazy)."""
 
-from . import bilstm, document, moe, prompt
 from .base import MODELS, build_model, load_checkpoint, save_checkpoint
 
-__all__ = [
-    "MODELS",
-    "bilstm",
-    "build_model",
-    "document",
-    "load_checkpoint",
-    "moe",
-    "prompt",
-    "save_checkpoint",
-]
+BUILTIN = {
+    "text-classifier": "document",
+    "full-ft": "document",
+    "lora": "document",
+    "bitfit": "document",
+    "moe": "moe",
+    "moe-ffn": "moe",
+    "bilstm-attn": "bilstm",
+    "prompt-tuning": "prompt",
+    "p-tuning": "prompt",
+    "iagcn": "aspect",
+    "iagcn-no-mdw": "aspect",
+    "iagcn-no-gcn": "aspect",
+    "iagcn-no-interactive": "aspect",
+    "asgcn": "aspect",
+    "spc": "aspect",
+}
+for _name, _module in BUILTIN.items():
+    MODELS.add_lazy(_name, f"{__name__}.{_module}")
+
+__all__ = ["MODELS", "build_model", "load_checkpoint", "save_checkpoint"]

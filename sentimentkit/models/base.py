@@ -76,13 +76,13 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_checkpoint(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(directory: str | Path, overrides: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from config.json and load its trained tensors; every trainable tensor must be there."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
     meta = read_meta(directory)
-    model = build_model(meta["model"], LabelSet(tuple(meta["labels"])))
+    model = build_model({**meta["model"], **(overrides or {})}, LabelSet(tuple(meta["labels"])))
     state = load_file(str(directory / "model.safetensors"))
     expected = set(trainable_state(model))
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
@@ -96,7 +96,7 @@ def load_checkpoint(directory: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model, meta
 
 
-def load_model_tokenizer(meta: dict[str, Any], directory: str | Path):
+def load_model_tokenizer(meta: dict[str, Any], directory: str | Path, implementation: str = "transformers"):
     """The tokenizer a checkpoint was trained with: its own vocab.json, else its backbone's."""
     from ..data.vocab import FILENAME, WordVocab
 
@@ -109,7 +109,7 @@ def load_model_tokenizer(meta: dict[str, Any], directory: str | Path):
         )
     from ..encoders.text import load_tokenizer
 
-    return load_tokenizer(meta["model"]["backbone"])
+    return load_tokenizer(meta["model"]["backbone"], implementation)
 
 
 def config_dict(config: Any) -> dict[str, Any]:

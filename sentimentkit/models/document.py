@@ -27,6 +27,7 @@ class TextClassifierConfig:
     lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
     dropout: float = 0.1
     gradient_checkpointing: bool = False
+    implementation: str = "transformers"  # "native": plain-torch BERT for fast start-up (inference)
 
 
 class TextClassifier(nn.Module):
@@ -87,6 +88,7 @@ def build_text_classifier(config: TextClassifierConfig, labels: LabelSet) -> Tex
         lora_dropout=config.lora_dropout,
         lora_targets=config.lora_targets,
         gradient_checkpointing=config.gradient_checkpointing,
+        implementation=config.implementation,
     )
     return TextClassifier(encoder, len(labels), config.dropout)
 

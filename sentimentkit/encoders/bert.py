@@ -1,0 +1,164 @@
+"""A plain-torch BERT encoder and tokenizer for fast start-up at inference.
+
+Why: importing transformers' BERT costs about 3 s (its modeling stack pulls in torch.distributed,
+sympy and the kernel hub), which alone breaks the 4 s cold-start budget of `sentimentkit analyze`.
+Training and every non-BERT backbone use `transformers.AutoModel`; a shipped model whose backbone is
+BERT-architecture (MiniLM is) runs here instead. Module and parameter names match transformers' BertModel,
+so the same checkpoint (backbone safetensors + our adapters) loads into either; tests check that both
+give the same token states and that both tokenizers give the same ids.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+SUPPORTED = {"model_type": "bert", "position_embedding_type": "absolute", "hidden_act": "gelu"}
+
+
+def supports(model_dir: str | Path) -> bool:
+    """Whether the backbone in `model_dir` is a BERT this module reproduces exactly."""
+    config_path, weights = Path(model_dir, "config.json"), Path(model_dir, "model.safetensors")
+    if not (config_path.exists() and weights.exists() and Path(model_dir, "tokenizer.json").exists()):
+        return False
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    return all(config.get(k, "absolute" if k == "position_embedding_type" else None) == v for k, v in SUPPORTED.items())
+
+
+class _Embeddings(nn.Module):
+    def __init__(self, c: SimpleNamespace) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
+        return self.dropout(self.LayerNorm(x))  # (B, T, H)
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self, c: SimpleNamespace) -> None:
+        super().__init__()
+        self.heads = c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dropout_p = c.attention_probs_dropout_prob
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, h = x.shape
+
+        def split(y: torch.Tensor) -> torch.Tensor:  # (B, T, H) -> (B, heads, T, H / heads)
+            return y.view(b, t, self.heads, h // self.heads).transpose(1, 2)
+
+        q, k, v = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        p = self.dropout_p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=1 / math.sqrt(h // self.heads))
+        return out.transpose(1, 2).reshape(b, t, h)
+
+
+class _AttentionOutput(nn.Module):
+    def __init__(self, c: SimpleNamespace, inner: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(inner, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class _Attention(nn.Module):
+    def __init__(self, c: SimpleNamespace) -> None:
+        super().__init__()
+        self.self = _SelfAttention(c)
+        self.output = _AttentionOutput(c, c.hidden_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.output(self.self(x, mask), x)
+
+
+class _Intermediate(nn.Module):
+    def __init__(self, c: SimpleNamespace) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(self.dense(x))  # exact (erf) GELU, as BERT's "gelu"
+
+
+class _Layer(nn.Module):
+    def __init__(self, c: SimpleNamespace) -> None:
+        super().__init__()
+        self.attention = _Attention(c)
+        self.intermediate = _Intermediate(c)
+        self.output = _AttentionOutput(c, c.intermediate_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.attention(x, mask)
+        return self.output(self.intermediate(x), x)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, c: SimpleNamespace) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(_Layer(c) for _ in range(c.num_hidden_layers))
+
+
+class NativeBert(nn.Module):
+    """BERT without the pooler: (input_ids, attention_mask) -> object with `last_hidden_state` (B, T, H)."""
+
+    def __init__(self, config: SimpleNamespace) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = _Embeddings(config)
+        self.encoder = _Encoder(config)
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path) -> NativeBert:
+        from safetensors.torch import load_file
+
+        config = SimpleNamespace(**json.loads(Path(model_dir, "config.json").read_text(encoding="utf-8")))
+        config.pad_token_id = getattr(config, "pad_token_id", 0)
+        model = cls(config)
+        state = load_file(str(Path(model_dir, "model.safetensors")))
+        state = {k.removeprefix("bert."): v for k, v in state.items()}
+        state = {k: v for k, v in state.items() if not k.startswith("pooler.") and k != "embeddings.position_ids"}
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
+        mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): padding keys are masked out
+        x = self.embeddings(input_ids)
+        for layer in self.encoder.layer:
+            x = layer(x, mask)
+        return SimpleNamespace(last_hidden_state=x)
+
+
+class FastTokenizer:
+    """The backbone's tokenizer.json through `tokenizers` alone (the same ids as AutoTokenizer)."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(Path(model_dir, "tokenizer.json")))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        self.cls_token_id = self.tokenizer.token_to_id("[CLS]")
+        self.sep_token_id = self.tokenizer.token_to_id("[SEP]")
+        if self.cls_token_id is None or self.sep_token_id is None:
+            raise ValueError(f"{model_dir}/tokenizer.json has no [CLS]/[SEP] tokens; not a BERT tokenizer")
+
+    def __call__(self, texts: list[str], add_special_tokens: bool = False, truncation: bool = False) -> dict:
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        return {"input_ids": [e.ids for e in encodings]}

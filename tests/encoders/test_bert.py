@@ -1,0 +1,79 @@
+"""The plain-torch BERT and tokenizer used at inference must match transformers exactly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.encoders.bert import FastTokenizer, NativeBert, supports
+from sentimentkit.encoders.text import load_backbone, load_tokenizer
+from sentimentkit.hub import minilm_dir
+
+TEXTS = [
+    "The battery life is great but the screen is dim.",
+    "Isn't it (really) über-cool?! 10/10 :)",
+    "naïve café — déjà vu… 東京 🙂",
+    " ".join(["long"] * 300),
+]
+
+
+def test_fast_tokenizer_gives_the_same_ids_as_autotokenizer():
+    hf, fast = load_tokenizer("minilm"), FastTokenizer(minilm_dir())
+    for truncation in ("head", "head+tail"):
+        assert encode_texts(fast, TEXTS, 128, truncation) == encode_texts(hf, TEXTS, 128, truncation)
+    assert (fast.cls_token_id, fast.sep_token_id) == (hf.cls_token_id, hf.sep_token_id)
+
+
+def test_native_bert_matches_transformers_on_real_tokens():
+    assert supports(minilm_dir())
+    hf, native = load_backbone("minilm").eval(), load_backbone("minilm", "native")
+    assert isinstance(native, NativeBert)
+    batch = pad_batch([Encoded(x) for x in encode_texts(load_tokenizer("minilm"), TEXTS, 64)])
+    with torch.inference_mode():
+        a = hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        b = native(batch["input_ids"], batch["attention_mask"]).last_hidden_state
+    real = batch["attention_mask"].bool()
+    assert torch.allclose(a[real], b[real], atol=1e-4)
+
+
+def test_native_parameter_names_match_transformers():
+    hf, native = load_backbone("minilm"), load_backbone("minilm", "native")
+    hf_names = {n for n, _ in hf.named_parameters() if not n.startswith("pooler.")}
+    assert {n for n, _ in native.named_parameters()} == hf_names
+
+
+def test_unsupported_architectures_are_refused(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "roberta"}')
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "tokenizer.json").write_text("{}")
+    assert not supports(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "hidden_act": "gelu_new"}')
+    assert not supports(tmp_path)
+
+
+def test_shipped_model_starts_without_importing_transformers():
+    code = (
+        "import sys, sentimentkit; p = sentimentkit.load('sentiment-en'); p('fine');"
+        "print('transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_native_and_transformers_pipelines_agree():
+    import sentimentkit
+    from sentimentkit.inference.pipeline import Pipeline
+    from sentimentkit.models import load_checkpoint
+    from sentimentkit.models.base import read_meta
+
+    native = sentimentkit.load("sentiment-en")
+    directory = sentimentkit.hub.resolve("sentiment-en").path
+    model, _ = load_checkpoint(directory)
+    reference = Pipeline(model, read_meta(directory), load_tokenizer("minilm"))
+    for a, b in zip(native(TEXTS), reference(TEXTS), strict=True):
+        assert a.label == b.label
+        assert a.score == pytest.approx(b.score, abs=1e-4)
