@@ -38,7 +38,7 @@ def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Pat
     old = json.loads(path.read_text()) if path.exists() else []
 
     def key(row: dict) -> tuple:
-        settings = {k: v for k, v in (row.get("settings") or {}).items() if k != "seeds"}
+        settings = {k: v for k, v in (row.get("settings") or {}).items() if k not in {"seeds", "runs"}}
         return (row["task"], row["dataset"], row["split"], row["model"], json.dumps(settings, sort_keys=True))
 
     new_keys = {key(r) for r in rows}

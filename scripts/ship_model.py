@@ -125,7 +125,7 @@ def _benchmark_row(name: str) -> dict | None:
     path = REPO / "benchmarks" / "results" / "document.json"
     if not path.exists():
         return None
-    rows = [r for r in json.loads(path.read_text()) if r["model"] == name and r["dataset"] == "sst5"]
+    rows = [r for r in json.loads(path.read_text()) if r["model"] == name and r["task"] == "sentiment-5"]
     return rows[-1] if rows else None
 
 
