@@ -226,3 +226,7 @@ def tune(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
