@@ -112,6 +112,7 @@ def test_train_then_evaluate_on_your_own_files(tiny_backbone, tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["accuracy"] == 1.0
     predicted = run("analyze", "nice thing", "--json", "--model", str(tmp_path / "run" / "best"))
+    assert predicted.exit_code == 0, predicted.output
     assert json.loads(predicted.stdout)["label"] == "pos"
 
 

@@ -44,17 +44,10 @@ class LoRALinear(nn.Module):
         return self.base
 
 
-def add_lora(
-    module: nn.Module, targets: Sequence[str], r: int, alpha: float, dropout: float, exclude: Sequence[str] = ()
-) -> int:
-    """Replace every nn.Linear whose attribute name is in `targets` with a LoRALinear. Returns the count.
-
-    Submodules whose qualified name starts with an `exclude` prefix are left alone.
-    """
+def add_lora(module: nn.Module, targets: Sequence[str], r: int, alpha: float, dropout: float) -> int:
+    """Replace every nn.Linear whose attribute name is in `targets` with a LoRALinear. Returns the count."""
     count = 0
-    for path, parent in list(module.named_modules()):
-        if any(path == e or path.startswith(e + ".") for e in exclude):
-            continue
+    for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Linear) and name in targets:
                 setattr(parent, name, LoRALinear(child, r, alpha, dropout))

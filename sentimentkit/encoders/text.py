@@ -84,14 +84,15 @@ class TextEncoder(nn.Module):
             raise ValueError(f"pooling {pooling!r}: expected one of {POOLINGS}")
         self.pooling = pooling
         self.model = load_backbone(backbone, implementation)
+        if getattr(self.model, "pooler", None) is not None:
+            self.model.pooler = None  # we pool ourselves; an unused pooler would only be saved and carried
         self.hidden_size = int(self.model.config.hidden_size)
         if gradient_checkpointing and hasattr(self.model, "gradient_checkpointing_enable"):
             self.model.gradient_checkpointing_enable()
         if adapter != "full":
             self.model.requires_grad_(False)
         if adapter == "lora":
-            # The pooler is never used (we pool ourselves), so it gets no adapter.
-            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout, exclude=("pooler",))
+            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout)
         elif adapter == "bitfit":
             for name, param in self.model.named_parameters():
                 if name.endswith(".bias"):
