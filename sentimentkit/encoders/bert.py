@@ -40,9 +40,14 @@ class _Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
-        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
+        types = (
+            self.token_type_embeddings.weight[0]
+            if token_type_ids is None
+            else self.token_type_embeddings(token_type_ids)
+        )
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + types
         return self.dropout(self.LayerNorm(x))  # (B, T, H)
 
 
@@ -137,9 +142,11 @@ class NativeBert(nn.Module):
         model.load_state_dict(state, strict=True)
         return model.eval()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> SimpleNamespace:
         mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): padding keys are masked out
-        x = self.embeddings(input_ids)
+        x = self.embeddings(input_ids, token_type_ids)
         for layer in self.encoder.layer:
             x = layer(x, mask)
         return SimpleNamespace(last_hidden_state=x)

@@ -98,9 +98,12 @@ class TextEncoder(nn.Module):
                 if name.endswith(".bias"):
                     param.requires_grad_(True)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # input_ids, attention_mask: (B, T)
-        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # input_ids, attention_mask, token_type_ids (segment ids, optional): (B, T)
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state  # (B, T, H)
         if self.pooling == "cls":
             return states, states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)

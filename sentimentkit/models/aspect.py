@@ -236,20 +236,6 @@ class AspectGraphHead(nn.Module):
 # --- models --------------------------------------------------------------------------------------------
 
 
-def _encode(
-    encoder: TextEncoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """TextEncoder with segment ids: (B, T, H) states and the encoder's pooling (B, H)."""
-    if token_type_ids is None:
-        return encoder(input_ids, attention_mask)
-    states = encoder.model(
-        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-    ).last_hidden_state  # (B, T, H)
-    if encoder.pooling == "cls":
-        return states, states[:, 0]
-    return states, masked_mean(states, attention_mask.bool())
-
-
 def _output(logits: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
     out = {"logits": logits.float()}
     if labels is not None:
@@ -301,7 +287,7 @@ class SentencePairClassifier(nn.Module):
         labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         # aspect_mask, position_weights, adjacency: unused, accepted so that every aspect batch fits
-        _, pooled = _encode(self.encoder, input_ids, attention_mask, token_type_ids)  # (B, H)
+        _, pooled = self.encoder(input_ids, attention_mask, token_type_ids)  # (B, H)
         return _output(self.head(self.dropout(pooled)), labels)
 
 
