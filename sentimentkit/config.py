@@ -35,6 +35,9 @@ class DataConfig:
     truncation: str = "head"  # "head" or "head+tail" (keep the start and the end of long documents)
     train_subset: int | None = None  # use only the first N (shuffled with the seed) training examples
     data_dir: str | None = None  # default: $SENTIMENTKIT_DATA or ../shared/data
+    parser: str = "parser-en"  # aspect models with a graph: spaCy pipeline, or "dataset" for the data's own trees
+    graph_directed: bool = False  # dependency graph: head -> dependent only (default: undirected)
+    graph_self_loops: bool = True
 
 
 @dataclass(frozen=True)

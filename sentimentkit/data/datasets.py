@@ -154,6 +154,17 @@ def _absa(train: str, test: str) -> Callable[[str, Path], list[Any]]:
     return read
 
 
+def _corenlp(folder: str) -> Callable[[str, Path], list[Any]]:
+    def read(split: str, root: Path) -> list[Any]:
+        from .readers import absa_examples, read_corenlp_json
+
+        name = "test" if split == "test" else "train"
+        sentences = read_corenlp_json(_file(root, f"absa/parsed_corenlp/{folder}/{name}.json.xz"))
+        return [x for sentence in sentences for x in absa_examples(sentence)]
+
+    return read
+
+
 def _mosi(split: str, root: Path) -> list[Any]:
     from ..types import TextExample
     from .readers import read_mosi_labels
@@ -222,3 +233,12 @@ _add(
     "CMU-MOSI transcripts, score in [-3, 3] (1284/229/686)",
 )
 _add("ud-ewt", "dependency-parsing", None, _ewt, False, "UD English EWT v2.16 (12544/2001/2077)")
+for _name, _folder in (("laptop14-corenlp", "Laptops"), ("restaurant14-corenlp", "Restaurants")):
+    _add(
+        _name,
+        "aspect-polarity",
+        POLARITY3,
+        _corenlp(_folder),
+        True,
+        f"{_name}: the GCN papers' split with Stanford CoreNLP parses (validation carved from train)",
+    )

@@ -10,19 +10,19 @@ import json
 import platform
 import random
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import DataConfig, ExperimentConfig
-from ..data.collate import Encoded, encode_texts
+from ..data.collate import Encoded, encode_texts, pad_batch
 from ..data.datasets import DATASETS, carve_validation, load_dataset
 from ..encoders.text import load_tokenizer
 from ..labels import LabelSet
 from ..models import MODELS, build_model, load_checkpoint, save_checkpoint
-from ..models.base import config_dict, load_model_tokenizer, model_config
+from ..models.base import config_dict, load_model_tokenizer, model_config, read_meta
 from .metrics import classification_metrics
 from .trainer import Trainer, TrainResult
 
@@ -95,44 +95,74 @@ def _read_labelled(path: str, data: DataConfig) -> list[Any]:
     return list(read_labelled_file(path, data.text_field, data.label_field))
 
 
-def train_experiment(
-    config: ExperimentConfig,
-    progress: bool = True,
-    resume: bool = True,
-    on_eval: Callable[[int, dict], None] | None = None,
-) -> TrainResult:
-    """Train `config` and write `<output>/best` (model), `<output>/result.json` and `<output>/log.jsonl`."""
+@dataclass
+class Prepared:
+    """What a task hands the one training recipe: encoded data, labels, the final model section, and extras."""
+
+    train: list[Any]
+    validation: list[Any]
+    labels: LabelSet
+    section: dict[str, Any]
+    meta: dict[str, Any]
+    collate: Callable[[list], dict] = pad_batch
+    save_extra: Callable[[Path], None] | None = None  # e.g. a word vocabulary beside the weights
+
+
+def prepare_text(config: ExperimentConfig) -> Prepared:
+    """Text classification: named dataset or labelled file -> encoded items (and a vocab for vocab models)."""
     spec = MODELS.get(config.model["type"])
-    if spec.task != "text-classification":
-        raise ValueError(f"model {config.model['type']!r} is a {spec.task} model; this runner trains text classifiers")
     model_cfg = model_config(config.model)
     data = config.data
     train, validation, labels, task = training_data(data)
     if data.train_subset is not None:
         train = random.Random(config.train.seed).sample(train, min(data.train_subset, len(train)))
     section = dict(config.model)
+    save_extra = None
     if spec.tokenizer == "vocab":
         from ..data.vocab import WordVocab
 
         tokenizer = WordVocab.build([x.text for x in train], model_cfg.min_freq, model_cfg.max_vocab)
         section["vocab_size"] = len(tokenizer)
-        model_cfg = model_config(section)
+        save_extra = tokenizer.save
     else:
         tokenizer = load_tokenizer(model_cfg.backbone)
-    train_items = encode_examples(tokenizer, train, labels, data.max_length, data.truncation)
-    val_items = encode_examples(tokenizer, validation, labels, data.max_length, data.truncation)
+    meta = {"task": task, "max_length": data.max_length, "truncation": data.truncation}
+    return Prepared(
+        encode_examples(tokenizer, train, labels, data.max_length, data.truncation),
+        encode_examples(tokenizer, validation, labels, data.max_length, data.truncation),
+        labels,
+        section,
+        meta,
+        save_extra=save_extra,
+    )
 
+
+def train_experiment(
+    config: ExperimentConfig,
+    progress: bool = True,
+    resume: bool = True,
+    on_eval: Callable[[int, dict], None] | None = None,
+) -> TrainResult:
+    """Train `config` (any registered model) and write `<output>/best`, `result.json` and `log.jsonl`."""
     import torch
 
+    spec = MODELS.get(config.model["type"])
+    if spec.task == "text-classification":
+        prepared = prepare_text(config)
+    elif spec.task == "aspect-polarity":
+        from .absa import prepare_aspect
+
+        prepared = prepare_aspect(config)
+    else:
+        raise ValueError(f"model {config.model['type']!r} has task {spec.task!r}, which no training recipe handles")
+    labels = prepared.labels
     torch.manual_seed(config.train.seed)  # the head's initialisation depends on the seed
-    model = build_model(section, labels)
+    model = build_model(prepared.section, labels)
     meta = {
-        "model": config_dict(model_cfg),
+        "model": config_dict(model_config(prepared.section)),
         "labels": list(labels.names),
-        "task": task,
-        "max_length": data.max_length,
-        "truncation": data.truncation,
-        "trained_on": {"train": data.train, "validation": data.validation or data.train},
+        **prepared.meta,
+        "trained_on": {"train": config.data.train, "validation": config.data.validation or config.data.train},
         "train": asdict(config.train),
     }
 
@@ -142,14 +172,16 @@ def train_experiment(
     def save_best(module, directory: Path, metrics: dict) -> None:
         validation_metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
         save_checkpoint(module, directory, {**meta, "validation": validation_metrics})
-        if spec.tokenizer == "vocab":
-            tokenizer.save(directory)
+        if prepared.save_extra is not None:
+            prepared.save_extra(directory)
 
-    trainer = Trainer(model, train_items, val_items, config.train, config.output, score, save_best, progress, on_eval)
+    trainer = Trainer(
+        model, prepared.train, prepared.validation, config.train, config.output, score, save_best, progress, on_eval,
+        collate=prepared.collate,
+    )  # fmt: skip
     result = trainer.fit(resume=resume)
-    Path(config.output, "result.json").write_text(
-        json.dumps({"result": asdict(result), "env": environment(), "train_size": len(train)}, indent=2) + "\n"
-    )
+    summary = {"result": asdict(result), "env": environment(), "train_size": len(prepared.train)}
+    Path(config.output, "result.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result
 
 
@@ -157,6 +189,10 @@ def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", dat
     """Score a saved text classifier on a named dataset split, or on a labelled .csv/.jsonl file."""
     from ..inference.predict import predict_logits
 
+    if read_meta(model_dir).get("task") == "aspect-polarity":
+        from .absa import evaluate_aspect_model
+
+        return evaluate_aspect_model(model_dir, dataset, split, data_dir)
     model, meta = load_checkpoint(model_dir)
     labels = LabelSet(tuple(meta["labels"]))
     if dataset in DATASETS:
