@@ -73,14 +73,14 @@ INTENSIFIERS = {
 KINDS = ("sentiment word", "negation", "intensifier", "other")
 
 
-def token_kinds(encoding, text: str, vader) -> list[str | None]:
-    """The kind of each subword position's word (None for special tokens)."""
+def token_kinds(encodings, row: int, text: str, vader) -> list[str | None]:
+    """The kind of each subword position's word in batch row `row` (None for special tokens)."""
     kinds = []
-    for word_id in encoding.word_ids():
+    for word_id in encodings.word_ids(row):
         if word_id is None:
             kinds.append(None)
             continue
-        start, end = encoding.word_to_chars(word_id)
+        start, end = encodings.word_to_chars(row, word_id)
         word = text[start:end].lower()
         if word in NEGATIONS or word.endswith("n't"):
             kinds.append("negation")
@@ -101,7 +101,8 @@ def heatmap(matrix: np.ndarray, rows: list[str], title: str, path: Path) -> None
 
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * matrix.shape[1], 0.8 + 0.45 * len(rows)))
     image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=max(0.5, float(matrix.max())))
-    ax.set_xticks(range(matrix.shape[1]), [f"expert {e}" for e in range(matrix.shape[1])])
+    ax.set_xticks(range(matrix.shape[1]), [f"E{e}" for e in range(matrix.shape[1])])
+    ax.set_xlabel("expert")
     ax.set_yticks(range(len(rows)), rows)
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
@@ -146,7 +147,7 @@ def main() -> None:
             batch = pad_batch([Encoded(x) for x in ids])
             model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             for row, example in enumerate(chunk):
-                kinds = token_kinds(encodings[row], example.text, vader)
+                kinds = token_kinds(encodings, row, example.text, vader)
                 label = classes.index(example.label)
                 for position, kind in enumerate(kinds):
                     if kind is None:
@@ -166,7 +167,7 @@ def main() -> None:
             heatmap(
                 share,
                 rows,
-                f"{args.model} MoE layer {li}: routing share by {name}",
+                f"MoE layer {li} (encoder block {li - len(layers)}): routing share by {name}",
                 args.out / f"layer{li}_by_{name}.png",
             )
     summary = {
