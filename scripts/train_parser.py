@@ -44,7 +44,7 @@ a spaCy {spacy_version} pipeline (tok2vec + tagger + morphologizer + parser) tra
 | | |
 |---|---|
 | components | tok2vec: CNN (MultiHashEmbed {attrs}, rows {rows}; MaxoutWindowEncoder width {width}, depth {depth}), shared by tagger (XPOS, Penn Treebank tags -> `token.tag_`), morphologizer (UPOS only -> `token.pos_`) and a transition-based parser (arc-eager, pseudo-projective; hidden width {hidden}) |
-| labels | {n_deps} dependency relations (UD v2 with subtypes; the root is `ROOT` inside spaCy, `root` in sentimentkit's `DepParse`), {n_tags} XPOS tags, {n_pos} UPOS tags |
+| labels | {n_deps} dependency relations (UD v2 with subtypes; the root is `ROOT` inside spaCy, `root` in sentimentkit's `DepParse`; relations whose parser actions occur fewer than {min_freq} times in train, such as `orphan`, `dislocated`, `csubj:pass`, come out as `dep`), {n_tags} XPOS tags, {n_pos} UPOS tags |
 | training data | UD English EWT v2.16 train (12,544 sentences, 204,577 words), gold tokens at the word level |
 | model selection | EWT dev (2,001 sentences), every {eval_frequency} steps, {selection}; the test set is read only by benchmarks/parser.py |
 | training | {steps} steps, batches of 100 -> 1000 words, Adam lr {lr} with parameter averaging, dropout {dropout}, seed {seed}; {train_time} on {threads} CPU thread(s) |
@@ -143,6 +143,7 @@ def train(config: Path, corpus: Path, out: Path, overrides: dict, threads: int, 
     start = time.perf_counter()
     spacy_train(config, out, use_gpu=-1, overrides=overrides)
     seconds = time.perf_counter() - start
+    overrides = {k: _rel(Path(v)) if k.startswith("paths.") else v for k, v in overrides.items()}
     record = {"seconds": round(seconds, 1), "threads": threads, "overrides": overrides, "config": _rel(config)}
     (out / "train_time.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"train: {seconds / 60:.1f} min", flush=True)
@@ -151,12 +152,13 @@ def train(config: Path, corpus: Path, out: Path, overrides: dict, threads: int, 
 def package(config: Path, out: Path, target: Path) -> None:
     """<out>/model-best -> the package folder, with meta and model card."""
     import spacy
+    from thinc.api import Config
 
     best = out / "model-best"
     if not best.exists():
         raise SystemExit(f"package: {best} is missing; run the train stage first")
     nlp = spacy.load(best)
-    cfg = nlp.config
+    cfg = nlp.config.interpolate()
     timing = json.loads((out / "train_time.json").read_text()) if (out / "train_time.json").exists() else {}
     nlp.meta.update(
         name="parser_en",
@@ -176,6 +178,9 @@ def package(config: Path, out: Path, target: Path) -> None:
     )
     shutil.rmtree(target, ignore_errors=True)
     nlp.to_disk(target)
+    shipped = Config().from_disk(target / "config.cfg", interpolate=False)
+    shipped["paths"].update(train=None, dev=None)  # this machine's corpus paths mean nothing elsewhere
+    shipped.to_disk(target / "config.cfg")
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
     tok2vec = cfg["components"]["tok2vec"]["model"]
     training = cfg["training"]
@@ -186,7 +191,8 @@ def package(config: Path, out: Path, target: Path) -> None:
         width=tok2vec["encode"]["width"],
         depth=tok2vec["encode"]["depth"],
         hidden=cfg["components"]["parser"]["model"]["hidden_width"],
-        n_deps=len({label.split("||")[0] for label in nlp.get_pipe("parser").labels}),
+        n_deps=len(nlp.get_pipe("parser").labels),
+        min_freq=cfg["components"]["parser"]["min_action_freq"],
         n_tags=len(nlp.get_pipe("tagger").labels),
         n_pos=len(nlp.get_pipe("morphologizer").labels),
         eval_frequency=training["eval_frequency"],
@@ -225,13 +231,13 @@ def _metrics_text(performance: dict) -> str:
                 f"{m['uas']:.4f} | {m['las']:.4f} | {m['las_full']:.4f} | {m['upos_accuracy']:.4f} | "
                 f"{m['xpos_accuracy']:.4f} | {m['samples_per_s']:.0f} |"
             )
-        lines += ["", f"Speed: {rows[-1]['settings'].get('speed_note', '')}", ""]
+        lines += ["", f"Speed: {rows[-1]['settings'].get('speed_note', '')}.", ""]
     else:
         lines += ["Test-set numbers: run `python benchmarks/parser.py`, then `--stages package` again.", ""]
     if performance:
         lines.append(
             "spaCy's own dev scores at selection (its scorer leaves punctuation out): "
-            + ", ".join(f"{k} {v:.4f}" for k, v in performance.items() if isinstance(v, float))
+            + ", ".join(f"{k} {performance[k]:.4f}" for k in ("dep_uas", "dep_las", "tag_acc", "pos_acc"))
             + "."
         )
     return "\n".join(lines)

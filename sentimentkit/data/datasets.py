@@ -21,6 +21,7 @@ from ..registry import Registry
 SPLITS = ("train", "validation", "test")
 CARVE_FRACTION = 0.1
 CARVE_SEED = 13
+ASPECT_BIO = LabelSet(("O", "B-ASP", "I-ASP"))  # word tags of aspect term extraction
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -165,6 +166,22 @@ def _corenlp(folder: str) -> Callable[[str, Path], list[Any]]:
     return read
 
 
+def _semeval_xml(*files: tuple[str, str]) -> Callable[[str, Path], list[Any]]:
+    """Sentences of SemEval-2014 XML (train, test) file pairs, concatenated in order."""
+
+    def read(split: str, root: Path) -> list[Any]:
+        from .readers import read_semeval_xml
+
+        folder = "absa/semeval14_xml"
+        return [
+            x
+            for train, test in files
+            for x in read_semeval_xml(_file(root, f"{folder}/{test if split == 'test' else train}"))
+        ]
+
+    return read
+
+
 def _mosi(split: str, root: Path) -> list[Any]:
     from ..types import TextExample
     from .readers import read_mosi_labels
@@ -241,4 +258,21 @@ for _name, _folder in (("laptop14-corenlp", "Laptops"), ("restaurant14-corenlp",
         _corenlp(_folder),
         True,
         f"{_name}: the GCN papers' split with Stanford CoreNLP parses (validation carved from train)",
+    )
+# Aspect term extraction: every sentence (those without terms too) with all its terms, conflict included.
+# Sentences have no label, so the validation carve is a plain random 10 % with the fixed seed.
+_laptop_xml = ("Laptop_Train_v2.xml", "Laptops_Test_Gold.xml")
+_restaurant_xml = ("Restaurants_Train_v2.xml", "Restaurants_Test_Gold.xml")
+for _name, _files, _about in (
+    ("laptop14-ate", (_laptop_xml,), "SemEval-2014 laptops (3045/800 sentences)"),
+    ("restaurant14-ate", (_restaurant_xml,), "SemEval-2014 restaurants (3041/800 sentences)"),
+    ("absa14-ate", (_laptop_xml, _restaurant_xml), "laptops + restaurants (test: both; score each alone)"),
+):
+    _add(
+        _name,
+        "aspect-extraction",
+        ASPECT_BIO,
+        _semeval_xml(*_files),
+        True,
+        f"{_about}: aspect term extraction from the XML (validation carved from train)",
     )

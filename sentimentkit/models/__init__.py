@@ -18,6 +18,7 @@ BUILTIN = {
     "iagcn-no-interactive": "aspect",
     "asgcn": "aspect",
     "spc": "aspect",
+    "ate": "extraction",
 }
 for _name, _module in BUILTIN.items():
     MODELS.add_lazy(_name, f"{__name__}.{_module}")

@@ -106,6 +106,7 @@ class Prepared:
     meta: dict[str, Any]
     collate: Callable[[list], dict] = pad_batch
     save_extra: Callable[[Path], None] | None = None  # e.g. a word vocabulary beside the weights
+    evaluate: Callable[[Any, list], dict] | None = None  # (model, validation) -> metrics, instead of logits + score
 
 
 def prepare_text(config: ExperimentConfig) -> Prepared:
@@ -153,6 +154,10 @@ def train_experiment(
         from .absa import prepare_aspect
 
         prepared = prepare_aspect(config)
+    elif spec.task == "aspect-extraction":
+        from .extraction import prepare_extraction
+
+        prepared = prepare_extraction(config)
     else:
         raise ValueError(f"model {config.model['type']!r} has task {spec.task!r}, which no training recipe handles")
     labels = prepared.labels
@@ -177,7 +182,7 @@ def train_experiment(
 
     trainer = Trainer(
         model, prepared.train, prepared.validation, config.train, config.output, score, save_best, progress, on_eval,
-        collate=prepared.collate,
+        collate=prepared.collate, evaluate=prepared.evaluate,
     )  # fmt: skip
     result = trainer.fit(resume=resume)
     summary = {"result": asdict(result), "env": environment(), "train_size": len(prepared.train)}
@@ -193,6 +198,10 @@ def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", dat
         from .absa import evaluate_aspect_model
 
         return evaluate_aspect_model(model_dir, dataset, split, data_dir)
+    if read_meta(model_dir).get("task") == "aspect-extraction":
+        from .extraction import evaluate_extraction_model
+
+        return evaluate_extraction_model(model_dir, dataset, split, data_dir)
     model, meta = load_checkpoint(model_dir)
     labels = LabelSet(tuple(meta["labels"]))
     if dataset in DATASETS:

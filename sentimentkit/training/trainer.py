@@ -58,6 +58,8 @@ class Trainer:
     best model (safetensors + JSON); `on_eval(step, metrics)`, if given, sees every evaluation (a
     hyper-parameter search uses it to prune a trial by raising). Items need `input_ids` (for length
     bucketing) and `label`; `collate` turns a list of them into the model's keyword arguments.
+    `evaluate(model, validation)`, if given, returns the metrics instead of `score` over `predict_logits`
+    (for outputs that are not one row of logits per item, such as token tags; then items need no `label`).
     Output: `<output>/best/`, `<output>/last/` (resumable), `<output>/log.jsonl`.
     """
 
@@ -73,6 +75,7 @@ class Trainer:
         progress: bool = True,
         on_eval: Callable[[int, dict], None] | None = None,
         collate: Callable[[list], dict] = pad_batch,
+        evaluate: Callable[[nn.Module, Sequence], dict] | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training examples")
@@ -82,6 +85,7 @@ class Trainer:
         self.output = Path(output_dir)
         self.score, self.save_best, self.progress, self.on_eval = score, save_best, progress, on_eval
         self.collate = collate
+        self.evaluate_fn = evaluate
         self.lengths = [len(x.input_ids) for x in train]
         self.steps_per_epoch = math.ceil(len(train) / args.batch_size)
         self.total_steps = max(1, math.ceil(args.epochs * self.steps_per_epoch))
@@ -135,6 +139,8 @@ class Trainer:
 
     # -- evaluation ----------------------------------------------------------------------------------
     def evaluate(self) -> dict:
+        if self.evaluate_fn is not None:
+            return self.evaluate_fn(self.model, self.validation)
         logits = predict_logits(self.model, self.validation, self.args.eval_batch_size, collate=self.collate)
         labels = np.array([x.label for x in self.validation])
         return self.score(logits, labels)
