@@ -1,4 +1,4 @@
-"""The document-level study: one model config on one dataset over seeds, scored on the test split.
+"""One model config on one named dataset over seeds, scored on the test split (document and aspect models).
 
     python benchmarks/document.py --model moe --dataset sst5 --seeds 1 2 3
     python benchmarks/document.py --model full-ft --dataset imdb --seeds 1 --set data.max_length=256 \\
@@ -21,7 +21,10 @@ from sentimentkit.data.datasets import DATASETS
 from sentimentkit.training.experiment import environment
 
 CONFIGS = Path(__file__).parents[1] / "configs"
-METRICS = ("accuracy", "f1_weighted", "precision_weighted", "recall_weighted", "f1_macro")
+METRICS = {
+    "default": ("accuracy", "f1_weighted", "precision_weighted", "recall_weighted", "f1_macro"),
+    "aspect-extraction": ("f1_ate", "precision_ate", "recall_ate"),
+}
 
 
 def main() -> None:
@@ -41,14 +44,16 @@ def main() -> None:
     per_seed = run_seeds(config_path, args.dataset, args.seeds, runs, overrides, args.eval_only, args.data_dir)
 
     config = load_config(config_path, overrides)
+    task = DATASETS.get(args.dataset).task
+    suite = {"aspect-polarity": "absa", "aspect-extraction": "absa"}.get(task, "document")
     row = {
-        "suite": "document",
-        "task": DATASETS.get(args.dataset).task,
+        "suite": suite,
+        "task": task,
         "dataset": args.dataset,
         "split": "test",
         "model": args.model,
         "backbone": "all-MiniLM-L6-v2" if config.model.get("type") != "bilstm-attn" else "none (trained from scratch)",
-        "metrics": {m: summary([r[m] for r in per_seed]) for m in METRICS},
+        "metrics": {m: summary([r[m] for r in per_seed]) for m in METRICS.get(task, METRICS["default"])},
         "settings": {
             "max_length": config.data.max_length,
             "truncation": config.data.truncation,
@@ -61,7 +66,7 @@ def main() -> None:
         "command": command_line(),
         "env": environment(),
     }
-    print(write_rows("document", [row]))
+    print(write_rows(suite, [row]))
 
 
 if __name__ == "__main__":
