@@ -5,7 +5,8 @@
 For each `configs/<model>.yaml` (5 SST-5 classes): total and trainable parameters; GFLOPs per sample
 (torch.utils.flop_counter on a forward over SST-5 test sentences); inference throughput in samples/s
 (batch 32, the same sentences for every model, rounds interleaved across models, median of the rounds);
-and peak training memory (peak RSS of a fresh process running 5 training steps at batch 32, in MB).
+and training memory (in a fresh process, the peak RSS during 5 training steps at batch 32 minus the RSS
+just before them, in MB: activations, gradients and optimizer state, not the loaded model or runtime).
 The process uses one thread so that models are compared on equal footing on a shared machine.
 """
 
@@ -65,9 +66,10 @@ def flops_per_sample(model, batch: dict) -> float:
 
 
 def peak_training_memory_mb(name: str) -> float:
-    """Run 5 training steps in a fresh process and return its peak RSS (MB)."""
+    """Run 5 training steps (batch 32) in a fresh process; return the peak RSS during them minus the RSS
+    before the first step (model, data and runtime already loaded), in MB: the memory that training adds."""
     code = f"""
-import resource, sys, torch
+import os, sys, threading, time, torch
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 torch.set_num_threads(1)
 from efficiency import build, batches
@@ -76,11 +78,25 @@ texts = [x.text for x in load_dataset("sst5", "train")]
 model, tok, max_length = build({name!r}, texts)
 data = batches(tok, texts[:160], max_length)
 opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * page
+peak, done = [rss()], []
+def sample():
+    while not done:
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.002)
+before = rss()
+thread = threading.Thread(target=sample)
+thread.start()
 model.train()
 for batch in data:
     loss = model(**batch)["loss"]
     loss.backward(); opt.step(); opt.zero_grad()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+done.append(1)
+thread.join()
+print((peak[0] - before) / 2**20)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -120,7 +136,7 @@ def main() -> None:
         median = statistics.median(rates[name])
         print(
             f"{name:14s} params {total / 1e6:6.2f}M trainable {trainable / 1e6:7.3f}M  {gflops:6.3f} GFLOPs/sample  "
-            f"{median:7.1f} samples/s  peak train RSS {memory:.0f} MB",
+            f"{median:7.1f} samples/s  training memory +{memory:.0f} MB",
             flush=True,
         )
         rows.append(
@@ -145,7 +161,7 @@ def main() -> None:
                     "batch_size": 32,
                     "threads": 1,
                     "throughput": f"first {len(test_texts)} SST-5 test sentences, {args.rounds} interleaved rounds",
-                    "memory": "peak RSS of a fresh process over 5 training steps (includes the torch runtime)",
+                    "memory": "peak RSS during 5 training steps minus RSS before them (fresh process)",
                 },
                 "command": command_line(),
                 "env": environment(),
