@@ -22,13 +22,18 @@ def summary(values: list[float]) -> dict:
 
 
 def command_line() -> str:
-    """The command that produced a result, as typed (script path relative to the repository)."""
+    """The command that reproduces a result (script path relative to the repository).
+
+    `--eval-only` is dropped: it only rescored existing runs, and the same command without it trains
+    whatever runs are missing first, so that is the command that reproduces the row from scratch.
+    """
     script = Path(sys.argv[0]).resolve()
     try:
         script = script.relative_to(Path(__file__).resolve().parents[1])
     except ValueError:
         script = Path(script.name)
-    return " ".join(["python", str(script), *map(shlex.quote, sys.argv[1:])])
+    args = [a for a in sys.argv[1:] if a != "--eval-only"]
+    return " ".join(["python", str(script), *map(shlex.quote, args)])
 
 
 def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Path:
