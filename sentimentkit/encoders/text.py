@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -113,3 +114,34 @@ class TextEncoder(nn.Module):
     def merge_adapters(self) -> None:
         """Fold LoRA adapters into the weights: same outputs, plain-Linear speed. Irreversible."""
         merge_lora(self.model)
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """The config fields every encoder-based model shares: which backbone, and how much of it trains."""
+
+    type: str = ""
+    backbone: str = "minilm"
+    adapter: str = "full"
+    lora_r: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    gradient_checkpointing: bool = False
+
+
+def build_encoder(
+    settings: EncoderSettings, pooling: str = "mean", implementation: str = "transformers"
+) -> TextEncoder:
+    """The TextEncoder that a model config's shared settings describe."""
+    return TextEncoder(
+        backbone=settings.backbone,
+        pooling=pooling,
+        adapter=settings.adapter,
+        lora_r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        lora_targets=settings.lora_targets,
+        gradient_checkpointing=settings.gradient_checkpointing,
+        implementation=implementation,
+    )

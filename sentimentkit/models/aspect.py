@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..encoders.text import TextEncoder
+from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
 from ..labels import LabelSet
 from .base import MODELS, ModelSpec
 
@@ -33,17 +33,9 @@ READOUTS = ("interactive", "pooled", "aspect-attention")
 
 
 @dataclass(frozen=True)
-class EncoderSettings:
-    """The pretrained encoder and how much of it trains (see `encoders.text.TextEncoder`), and head dropout."""
+class AspectSettings(EncoderSettings):
+    """The pretrained encoder and how much of it trains (see `encoders.text.EncoderSettings`), and dropout."""
 
-    type: str = ""
-    backbone: str = "minilm"
-    adapter: str = "full"
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.1
-    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
-    gradient_checkpointing: bool = False
     dropout: float = 0.1  # on the BiLSTM input and on the classifier input
 
     input_format: ClassVar[str] = "sentence"  # "pair": encode "sentence [SEP] aspect" (encode_aspect_examples)
@@ -51,7 +43,7 @@ class EncoderSettings:
 
 
 @dataclass(frozen=True)
-class TrunkSettings(EncoderSettings):
+class TrunkSettings(AspectSettings):
     lstm_hidden: int = 300  # per direction: the BiLSTM states are 2 * lstm_hidden wide (ASGCN: 300)
 
     readout: ClassVar[str] = "interactive"  # see AspectGraphHead
@@ -108,7 +100,7 @@ class ASGCNConfig(TrunkSettings, GCNSettings):
 
 
 @dataclass(frozen=True)
-class SPCConfig(EncoderSettings):
+class SPCConfig(AspectSettings):
     type: str = "spc"
     pooling: str = "cls"
     input_format: ClassVar[str] = "pair"
@@ -291,19 +283,6 @@ class SentencePairClassifier(nn.Module):
         return _output(self.head(self.dropout(pooled)), labels)
 
 
-def _text_encoder(config: EncoderSettings, pooling: str = "mean") -> TextEncoder:
-    return TextEncoder(
-        backbone=config.backbone,
-        pooling=pooling,
-        adapter=config.adapter,
-        lora_r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        lora_targets=config.lora_targets,
-        gradient_checkpointing=config.gradient_checkpointing,
-    )
-
-
 def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphClassifier:
     mdw = None
     if isinstance(config, MDWSettings):
@@ -317,7 +296,7 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphCl
         gcn_layers, position_weighting = config.gcn_layers, config.position_weighting
     if config.lstm_hidden < 1:
         raise ValueError(f"{config.type}: lstm_hidden must be >= 1, got {config.lstm_hidden}")
-    encoder = _text_encoder(config)
+    encoder = build_encoder(config)
     head = AspectGraphHead(
         input_size=encoder.hidden_size,
         num_labels=len(labels),
@@ -332,7 +311,7 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphCl
 
 
 def build_spc(config: SPCConfig, labels: LabelSet) -> SentencePairClassifier:
-    return SentencePairClassifier(_text_encoder(config, config.pooling), len(labels), config.dropout)
+    return SentencePairClassifier(build_encoder(config, config.pooling), len(labels), config.dropout)
 
 
 CONFIGS = {

@@ -8,25 +8,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..encoders.text import TextEncoder
+from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
 from ..labels import LabelSet
 from .base import MODELS, ModelSpec
 
 
 @dataclass(frozen=True)
-class TextClassifierConfig:
+class TextClassifierConfig(EncoderSettings):
     """Settings of `text-classifier`: a pretrained encoder, pooled, then dropout and a linear head."""
 
     type: str = "text-classifier"
-    backbone: str = "minilm"
-    pooling: str = "mean"
     adapter: str = "lora"
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.1
-    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    pooling: str = "mean"
     dropout: float = 0.1
-    gradient_checkpointing: bool = False
     implementation: str = "transformers"  # "native": plain-torch BERT for fast start-up (inference)
 
 
@@ -79,17 +73,7 @@ def build_text_classifier(config: TextClassifierConfig, labels: LabelSet) -> Tex
             f"model {config.type!r} trains with adapter {preset.adapter!r}, not {config.adapter!r}; "
             "use type text-classifier to choose the adapter freely"
         )
-    encoder = TextEncoder(
-        backbone=config.backbone,
-        pooling=config.pooling,
-        adapter=config.adapter,
-        lora_r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        lora_targets=config.lora_targets,
-        gradient_checkpointing=config.gradient_checkpointing,
-        implementation=config.implementation,
-    )
+    encoder = build_encoder(config, config.pooling, config.implementation)
     return TextClassifier(encoder, len(labels), config.dropout)
 
 

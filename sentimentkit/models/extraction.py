@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..encoders.text import TextEncoder
+from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
 from ..labels import LabelSet
 from .base import MODELS, ModelSpec
 
@@ -20,18 +20,11 @@ IGNORE = -100
 
 
 @dataclass(frozen=True)
-class TokenTaggerConfig:
+class TokenTaggerConfig(EncoderSettings):
     """Settings of `ate`: a pretrained encoder, dropout and a linear tag head on every token."""
 
     type: str = "ate"
-    backbone: str = "minilm"
-    adapter: str = "full"
-    lora_r: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.1
-    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
     dropout: float = 0.1
-    gradient_checkpointing: bool = False
     implementation: str = "transformers"
 
 
@@ -58,16 +51,7 @@ class TokenTagger(nn.Module):
 
 
 def build_token_tagger(config: TokenTaggerConfig, labels: LabelSet) -> TokenTagger:
-    encoder = TextEncoder(
-        backbone=config.backbone,
-        adapter=config.adapter,
-        lora_r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        lora_targets=config.lora_targets,
-        gradient_checkpointing=config.gradient_checkpointing,
-        implementation=config.implementation,
-    )
+    encoder = build_encoder(config, implementation=config.implementation)
     return TokenTagger(encoder, len(labels), config.dropout)
 
 
