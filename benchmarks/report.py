@@ -12,6 +12,8 @@ HERE = Path(__file__).parent
 
 
 def cell(metric: dict) -> str:
+    if metric["n"] == 1 and float(metric["mean"]).is_integer() and abs(metric["mean"]) >= 1000:
+        return f"{int(metric['mean']):,}"  # counts such as parameters
     if metric.get("aggregate") == "median":
         return f"{metric['mean']:.4g} (median of {metric['n']})"
     if metric["n"] > 1:
