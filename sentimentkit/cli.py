@@ -50,7 +50,26 @@ def _read_inputs(texts: list[str], file: Path | None, column: str) -> list[str]:
 def _prediction_row(p) -> dict:
     row = {"text": p.text, "label": p.label, "polarity": p.polarity, "score": round(p.score, 4)}
     row["probabilities"] = {k: round(v, 4) for k, v in p.probabilities.items()}
+    if p.aspects:
+        row["aspects"] = [_aspect_row(a) for a in p.aspects]
     return row
+
+
+def _aspect_row(a) -> dict:
+    return {
+        "aspect": a.aspect,
+        "start": a.start,
+        "end": a.end,
+        "polarity": a.polarity,
+        "confidence": round(a.confidence, 4),
+        "probabilities": {k: round(v, 4) for k, v in a.probabilities.items()},
+    }
+
+
+def _aspect_lines(aspects: list[dict]) -> str:
+    return "\n".join(
+        f"  aspect {a['aspect']!r} [{a['start']}:{a['end']}] {a['polarity']} ({a['confidence']:.2f})" for a in aspects
+    )
 
 
 def _write_output(rows: list[dict], output: Path) -> None:
@@ -63,10 +82,13 @@ def _write_output(rows: list[dict], output: Path) -> None:
         labels = list(rows[0]["probabilities"]) if rows else []
         with open(output, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["text", "label", "polarity", "score", *[f"p_{n}" for n in labels]])
+            with_aspects = any("aspects" in row for row in rows)
+            header = ["text", "label", "polarity", "score", *[f"p_{n}" for n in labels]]
+            writer.writerow(header + (["aspects"] if with_aspects else []))
             for row in rows:
                 probs = [row["probabilities"][n] for n in labels]
-                writer.writerow([row["text"], row["label"], row["polarity"], row["score"], *probs])
+                aspects = [json.dumps(row.get("aspects", []), ensure_ascii=False)] if with_aspects else []
+                writer.writerow([row["text"], row["label"], row["polarity"], row["score"], *probs, *aspects])
     else:
         _fail(f"{output}: unknown output format; expected .csv or .jsonl")
 
@@ -82,14 +104,30 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")] = False,
     model: Annotated[str, typer.Option(help="Shipped model name or model directory.")] = "sentiment-en",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    aspects: Annotated[
+        bool | None,
+        typer.Option(
+            "--aspects/--no-aspects",
+            help="Also list each text's aspects and their polarity [default: on when the aspect model is shipped].",
+            show_default=False,
+        ),
+    ] = None,
+    aspect_model: Annotated[str, typer.Option(help="Aspect model for --aspects.")] = "absa-en",
 ) -> None:
-    """Sentiment of each text: 5-point label, 3-way polarity, score in [-1, 1], probabilities."""
+    """Sentiment of each text: 5-point label, 3-way polarity, score in [-1, 1], probabilities, and its aspects."""
     inputs = _read_inputs(texts or [], file, column)
     from . import load
-    from .hub import ModelNotFoundError
+    from .hub import ModelNotFoundError, shipped_models
 
+    if aspects is None:
+        aspects = aspect_model in shipped_models()
     try:
-        pipeline = load(model, batch_size=batch_size, merge_adapters=len(inputs) >= PROGRESS_THRESHOLD)
+        pipeline = load(
+            model,
+            batch_size=batch_size,
+            merge_adapters=len(inputs) >= PROGRESS_THRESHOLD,
+            aspects=aspect_model if aspects else None,
+        )
     except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     if len(inputs) >= PROGRESS_THRESHOLD:
@@ -113,6 +151,50 @@ def analyze(
             typer.echo(
                 f"{row['text']}\n  {row['label']} | polarity {row['polarity']} | score {row['score']:+.2f}\n  {probs}"
             )
+            if row.get("aspects"):
+                typer.echo(_aspect_lines(row["aspects"]))
+
+
+@app.command("aspects")
+def aspects_command(
+    texts: Annotated[list[str] | None, typer.Argument(help='Texts; "-" reads one per line from stdin.')] = None,
+    aspect: Annotated[
+        list[str] | None,
+        typer.Option("--aspect", "-a", help="An aspect term to score (repeat for more); default: extract."),
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Input .csv, .jsonl or .txt file.")] = None,
+    column: Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) holding the text.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write .jsonl here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")] = False,
+    model: Annotated[str, typer.Option(help="Aspect model name or directory.")] = "absa-en",
+    batch_size: Annotated[int, typer.Option(help="Aspects per forward pass.")] = 32,
+) -> None:
+    """Aspects of each text (extracted, or the --aspect terms) with character span, polarity and confidence."""
+    inputs = _read_inputs(texts or [], file, column)
+    if output is not None and not output.name.lower().endswith(".jsonl"):
+        _fail(f"{output}: aspects are written as .jsonl (one object per input with its list of aspects)")
+    from . import load
+    from .hub import ModelNotFoundError
+    from .inference.aspects import AspectPipeline
+
+    try:
+        pipeline = load(model, batch_size=batch_size, merge_adapters=len(inputs) >= PROGRESS_THRESHOLD)
+        if not isinstance(pipeline, AspectPipeline):
+            _fail(f"{model!r} is a document model; aspects needs an aspect model such as absa-en")
+        found = pipeline(inputs, aspects=aspect or None)
+    except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    rows = [{"text": t, "aspects": [_aspect_row(a) for a in f]} for t, f in zip(inputs, found, strict=True)]
+    if output is not None:
+        _write_output(rows, output)
+        typer.echo(f"wrote aspects of {len(rows)} texts to {output}", err=True)
+        return
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            typer.echo(row["text"])
+            typer.echo(_aspect_lines(row["aspects"]) if row["aspects"] else "  no aspect found")
 
 
 def _stderr():

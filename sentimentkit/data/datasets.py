@@ -241,6 +241,16 @@ for _name, (_train, _test) in _absa_sets.items():
         True,
         f"{_name} aspect polarity, ABSA-PyTorch 3-line split (validation carved from train)",
     )
+# The shipped absa-en's polarity data: the two SemEval-2014 domains together (test: both; score each alone).
+_absa14 = (_absa(*_absa_sets["laptop14"]), _absa(*_absa_sets["restaurant14"]))
+_add(
+    "absa14",
+    "aspect-polarity",
+    POLARITY3,
+    lambda split, root: [x for read in _absa14 for x in read(split, root)],
+    True,
+    "laptop14 + restaurant14 aspect polarity, 3-line split (validation carved from the joint train)",
+)
 _add(
     "mosi-text",
     "regression",

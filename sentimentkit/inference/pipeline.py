@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,13 @@ class Pipeline:
     For a 5-point model: `label` is the 5-point class, `polarity` the 3-way collapse (0-1 negative,
     2 neutral, 3-4 positive, by summed probability), and `score` the expected value of the scale mapped to
     [-1, 1]. For other label sets, `label` and `polarity` are the argmax class and `score` is
-    p(positive) - p(negative) where those labels exist, else 0.
+    p(positive) - p(negative) where those labels exist, else 0. With `aspects` (an AspectPipeline that can
+    extract), each prediction also lists the text's aspects with their polarity (`Prediction.aspects`).
     """
 
-    def __init__(self, model, meta: dict, tokenizer, batch_size: int = 32) -> None:
+    def __init__(self, model, meta: dict, tokenizer, batch_size: int = 32, aspects=None) -> None:
         self.model, self.meta, self.tokenizer, self.batch_size = model, meta, tokenizer, batch_size
+        self.aspects = aspects  # an AspectPipeline with an extractor: predictions then carry their aspects
         self.labels = LabelSet(tuple(meta["labels"]))
         self.max_length = int(meta.get("max_length", 128))
         self.truncation = meta.get("truncation", "head")
@@ -52,7 +55,7 @@ class Pipeline:
     ) -> list[Prediction]:
         """Predict each text. A single string gives a one-element list."""
         from ..data.collate import Encoded, encode_texts
-        from .predict import predict_logits
+        from .predict import predict_logits, softmax
 
         if isinstance(texts, str):
             texts = [texts]
@@ -63,8 +66,12 @@ class Pipeline:
             return []
         ids = encode_texts(self.tokenizer, texts, self.max_length, self.truncation)
         logits = predict_logits(self.model, [Encoded(x) for x in ids], batch_size or self.batch_size, on_batch)
-        probs = _softmax(logits)
-        return [self._prediction(t, p) for t, p in zip(texts, probs, strict=True)]
+        probs = softmax(logits)
+        predictions = [self._prediction(t, p) for t, p in zip(texts, probs, strict=True)]
+        if self.aspects is None:
+            return predictions
+        found = self.aspects(texts, batch_size=batch_size)
+        return [replace(p, aspects=tuple(a)) for p, a in zip(predictions, found, strict=True)]
 
     def _prediction(self, text: str, p: np.ndarray) -> Prediction:
         names = self.labels.names
@@ -82,9 +89,3 @@ class Pipeline:
             if self.labels not in (BINARY, POLARITY3):
                 score = 0.0
         return Prediction(text=text, label=label, polarity=polarity, score=score, probabilities=probabilities)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)

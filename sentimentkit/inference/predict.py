@@ -38,3 +38,10 @@ def predict_logits(
     result = np.empty_like(logits)
     result[order] = logits
     return result
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) logits."""
+    z = logits - logits.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)

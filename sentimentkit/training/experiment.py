@@ -192,8 +192,16 @@ def train_experiment(
 
 def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", data_dir: str | None = None) -> dict:
     """Score a saved text classifier on a named dataset split, or on a labelled .csv/.jsonl file."""
+    from ..inference.aspects import TASK as ASPECT_SENTIMENT
     from ..inference.predict import predict_logits
 
+    folder = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    if folder.get("task") == ASPECT_SENTIMENT:  # a shipped aspect model: score the component the data is for
+        task = DATASETS.get(dataset).task if dataset in DATASETS else None
+        part = {"aspect-polarity": "polarity", "aspect-extraction": "extractor"}.get(task)
+        if part is None or part not in folder.get("components", {}):
+            raise ValueError(f"{model_dir} is an aspect model: evaluate it on an aspect dataset, not {dataset!r}")
+        return evaluate_model(Path(model_dir) / folder["components"][part], dataset, split, data_dir)
     if read_meta(model_dir).get("task") == "aspect-polarity":
         from .absa import evaluate_aspect_model
 

@@ -67,3 +67,15 @@ def test_real_splits_have_documented_sizes(data_dir):
     mosi = [len(load_dataset("mosi-text", s, data_dir)) for s in ("train", "validation", "test")]
     assert mosi == [1284, 229, 686]
     assert len(load_dataset("ud-ewt", "validation", data_dir)) == 2001
+
+
+@pytest.mark.data
+def test_joint_absa14_is_both_domains(data_dir):
+    joint = {s: load_dataset("absa14", s, data_dir) for s in ("train", "validation", "test")}
+    assert len(joint["train"]) + len(joint["validation"]) == 2328 + 3608
+    assert len(joint["test"]) == 638 + 1120
+    train_texts = {x.text for s in ("train", "validation") for x in joint[s]}
+    # the SemEval files themselves share one sentence between train and test in each domain; nothing more
+    assert len(train_texts & {x.text for x in joint["test"]}) == 2
+    laptop_val = {(x.text, x.aspect) for x in load_dataset("laptop14", "test", data_dir)}
+    assert laptop_val <= {(x.text, x.aspect) for x in joint["test"]}
