@@ -207,11 +207,13 @@ def _load_part(directory: Path, task: str, merge_adapters: bool) -> tuple:
     spec = MODELS.get(meta["model"]["type"])
     if spec.task != task:
         raise ValueError(f"{directory} holds a {meta['model']['type']!r} model ({spec.task}); expected a {task} model")
-    model, meta = load_checkpoint(directory)
+    # on the plain-torch BERT and the `tokenizers` tokenizer when the backbone is BERT (no transformers import)
+    implementation = "native" if "implementation" in spec.config_cls.__dataclass_fields__ else "transformers"
+    model, meta = load_checkpoint(directory, {"implementation": implementation})
     encoder = getattr(model, "encoder", None)
     if merge_adapters and encoder is not None and hasattr(encoder, "merge_adapters"):
         encoder.merge_adapters()
-    return model, meta, load_tokenizer(meta["model"]["backbone"])
+    return model, meta, load_tokenizer(meta["model"]["backbone"], implementation)
 
 
 def _as_texts(texts: str | Sequence[str]) -> list[str]:

@@ -37,6 +37,7 @@ class AspectSettings(EncoderSettings):
     """The pretrained encoder and how much of it trains (see `encoders.text.EncoderSettings`), and dropout."""
 
     dropout: float = 0.1  # on the BiLSTM input and on the classifier input
+    implementation: str = "transformers"  # "native": plain-torch BERT for fast start-up (inference)
 
     input_format: ClassVar[str] = "sentence"  # "pair": encode "sentence [SEP] aspect" (encode_aspect_examples)
     uses_graph: ClassVar[bool] = False  # True: the examples need dependency parses
@@ -296,7 +297,7 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphCl
         gcn_layers, position_weighting = config.gcn_layers, config.position_weighting
     if config.lstm_hidden < 1:
         raise ValueError(f"{config.type}: lstm_hidden must be >= 1, got {config.lstm_hidden}")
-    encoder = build_encoder(config)
+    encoder = build_encoder(config, implementation=config.implementation)
     head = AspectGraphHead(
         input_size=encoder.hidden_size,
         num_labels=len(labels),
@@ -311,7 +312,9 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphCl
 
 
 def build_spc(config: SPCConfig, labels: LabelSet) -> SentencePairClassifier:
-    return SentencePairClassifier(build_encoder(config, config.pooling), len(labels), config.dropout)
+    return SentencePairClassifier(
+        build_encoder(config, config.pooling, config.implementation), len(labels), config.dropout
+    )
 
 
 CONFIGS = {

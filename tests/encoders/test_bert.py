@@ -28,6 +28,27 @@ def test_fast_tokenizer_gives_the_same_ids_as_autotokenizer():
     assert (fast.cls_token_id, fast.sep_token_id) == (hf.cls_token_id, hf.sep_token_id)
 
 
+def test_fast_tokenizer_answers_the_aspect_code_like_autotokenizer():
+    hf, fast = load_tokenizer("minilm"), FastTokenizer(minilm_dir())
+    text = "The screen's colours (sRGB) aren't great; battery-life is 3\xa01/2 hours."
+    for kwargs in ({"add_special_tokens": False, "return_offsets_mapping": True}, {}):
+        ours, theirs = fast(text, **kwargs), hf(text, **kwargs)
+        assert ours["input_ids"] == theirs["input_ids"]
+        if "return_offsets_mapping" in kwargs:
+            assert [tuple(x) for x in ours["offset_mapping"]] == [tuple(x) for x in theirs["offset_mapping"]]
+    words = [["The", "screen", "'s", "colours"], ["long"] * 300, ["x"]]
+    for max_length in (8, 96):
+        ours = fast(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        theirs = hf(words, is_split_into_words=True, truncation=True, max_length=max_length)
+        assert ours["input_ids"] == theirs["input_ids"]
+        assert [ours.word_ids(i) for i in range(3)] == [theirs.word_ids(i) for i in range(3)]
+    assert (
+        fast(["a b", "c"], add_special_tokens=False)["input_ids"]
+        == hf(["a b", "c"], add_special_tokens=False)["input_ids"]
+    )
+    assert len(fast("word " * 50, truncation=False)["input_ids"]) == 52  # truncation is off by default
+
+
 def test_native_bert_matches_transformers_on_real_tokens():
     assert supports(minilm_dir())
     hf, native = load_backbone("minilm").eval(), load_backbone("minilm", "native")

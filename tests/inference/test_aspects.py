@@ -162,3 +162,21 @@ def test_evaluate_scores_the_component_the_dataset_is_for(absa_dir):
 
     with pytest.raises(ValueError, match="evaluate it on an aspect dataset"):
         evaluate_model(absa_dir, "sst5")
+
+
+def test_native_and_transformers_aspect_pipelines_agree(absa_dir):
+    from sentimentkit.encoders.text import load_tokenizer
+    from sentimentkit.models import load_checkpoint
+
+    native = sentimentkit.load(str(absa_dir))
+    assert type(native.polarity_model.encoder.model).__name__ == "NativeBert"
+    parts = {}
+    for name in ("extractor", "polarity"):
+        model, meta = load_checkpoint(absa_dir / name)  # transformers' BertModel and AutoTokenizer
+        parts[name] = (model, meta, load_tokenizer(meta["model"]["backbone"]))
+    reference = AspectPipeline(parts["polarity"], parts["extractor"])
+    assert type(reference.polarity_model.encoder.model).__name__ == "BertModel"
+    [ours], [theirs] = native(TEXT), reference(TEXT)
+    assert [(a.start, a.end, a.polarity) for a in ours] == [(a.start, a.end, a.polarity) for a in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
