@@ -43,7 +43,10 @@ def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Pat
     old = json.loads(path.read_text()) if path.exists() else []
 
     def key(row: dict) -> tuple:
-        settings = {k: v for k, v in (row.get("settings") or {}).items() if k not in {"seeds", "runs"}}
+        # seeds/runs say how many, not what; an unset setting (None) is the same run as one without that key
+        settings = {
+            k: v for k, v in (row.get("settings") or {}).items() if k not in {"seeds", "runs"} and v is not None
+        }
         return (row["task"], row["dataset"], row["split"], row["model"], json.dumps(settings, sort_keys=True))
 
     new_keys = {key(r) for r in rows}
@@ -60,6 +63,7 @@ def run_seeds(
     overrides: list[str] | None = None,
     eval_only: bool = False,
     data_dir: str | None = None,
+    test_subset: int | None = None,
 ) -> list[dict]:
     """Train `config_path` once per seed (resuming what exists), select on validation, score `dataset`'s test split.
 
@@ -76,9 +80,9 @@ def run_seeds(
             extra.append(f"data.data_dir={data_dir}")
         if not eval_only:
             train_experiment(load_config(config_path, extra), progress=False)
-        test = evaluate_model(out / "best", dataset, "test", data_dir)
+        test = evaluate_model(out / "best", dataset, "test", data_dir, subset=test_subset)
         test["validation"] = json.loads((out / "best" / "config.json").read_text())["validation"]
         (out / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
-        print(f"{config_path.stem} {dataset} seed {seed}: test accuracy {test['accuracy']:.4f}", flush=True)
+        print(f"{config_path.stem} {dataset} seed {seed}: test accuracy {test.get('accuracy', 0.0):.4f}", flush=True)
         results.append(test)
     return results

@@ -2,7 +2,7 @@
 
     python benchmarks/document.py --model moe --dataset sst5 --seeds 1 2 3
     python benchmarks/document.py --model full-ft --dataset imdb --seeds 1 --set data.max_length=256 \\
-        --set data.truncation=head+tail --set data.train_subset=5000
+        --set data.truncation=head+tail --set data.train_subset=5000 --test-subset 5000
 
 Trains `configs/<model>.yaml` with `data.train=<dataset>` (selection on the dataset's validation split,
 carved from train where it has none), then writes a row to results/document.json: accuracy and weighted
@@ -36,12 +36,15 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/document")
     parser.add_argument("--eval-only", action="store_true")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--test-subset", type=int, default=None, help="score a stratified sample of the test split")
     args = parser.parse_args()
 
     config_path = CONFIGS / f"{args.model}.yaml"
     overrides = [f"data.train={args.dataset}", *args.overrides]
     runs = Path(args.runs) / args.dataset / args.model
-    per_seed = run_seeds(config_path, args.dataset, args.seeds, runs, overrides, args.eval_only, args.data_dir)
+    per_seed = run_seeds(
+        config_path, args.dataset, args.seeds, runs, overrides, args.eval_only, args.data_dir, args.test_subset
+    )
 
     config = load_config(config_path, overrides)
     task = DATASETS.get(args.dataset).task
@@ -59,6 +62,7 @@ def main() -> None:
             "truncation": config.data.truncation,
             "epochs": config.train.epochs,
             "train_subset": config.data.train_subset,
+            "test_subset": args.test_subset,
             "selection": f"validation {config.train.metric}, every {config.train.eval_every or 'epoch'} steps",
             "overrides": args.overrides or None,
             "seeds": args.seeds,

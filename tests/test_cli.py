@@ -111,6 +111,11 @@ def test_train_then_evaluate_on_your_own_files(tiny_backbone, tmp_path):
     evaluated = run("evaluate", str(tmp_path / "run" / "best"), str(data))
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["accuracy"] == 1.0
+    from sentimentkit.training.experiment import evaluate_model
+
+    sample = evaluate_model(tmp_path / "run" / "best", str(data), subset=6)  # stratified: 3 of each label
+    assert sample["n"] == 6 and sample["confusion"] == [[3, 0], [0, 3]]
+    assert evaluate_model(tmp_path / "run" / "best", str(data), subset=6) == sample  # a fixed sample
     predicted = run("analyze", "nice thing", "--json", "--model", str(tmp_path / "run" / "best"))
     assert predicted.exit_code == 0, predicted.output
     assert json.loads(predicted.stdout)["label"] == "pos"

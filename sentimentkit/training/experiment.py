@@ -190,8 +190,14 @@ def train_experiment(
     return result
 
 
-def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", data_dir: str | None = None) -> dict:
-    """Score a saved text classifier on a named dataset split, or on a labelled .csv/.jsonl file."""
+def evaluate_model(
+    model_dir: str | Path, dataset: str, split: str = "test", data_dir: str | None = None, subset: int | None = None
+) -> dict:
+    """Score a saved text classifier on a named dataset split, or on a labelled .csv/.jsonl file.
+
+    `subset`: score a stratified sample of that many examples (fixed seed, the same for every model) instead
+    of the whole split; for long-document sets whose full test split costs more than a CPU run can spend.
+    """
     from ..inference.aspects import TASK as ASPECT_SENTIMENT
     from ..inference.predict import predict_logits
 
@@ -219,6 +225,8 @@ def evaluate_model(model_dir: str | Path, dataset: str, split: str = "test", dat
         examples = _text_examples(dataset, split, data_dir)
     else:
         examples = _read_labelled(dataset, DataConfig())
+    if subset is not None and subset < len(examples):
+        _, examples = carve_validation(examples, key=lambda x: x.label, fraction=subset / len(examples))
     tokenizer = load_model_tokenizer(meta, model_dir)
     items = encode_examples(tokenizer, examples, labels, meta["max_length"], meta.get("truncation", "head"))
     logits = predict_logits(model, items)
