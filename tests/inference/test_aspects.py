@@ -180,3 +180,28 @@ def test_native_and_transformers_aspect_pipelines_agree(absa_dir):
     assert [(a.start, a.end, a.polarity) for a in ours] == [(a.start, a.end, a.polarity) for a in theirs]
     for a, b in zip(ours, theirs, strict=True):
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
+
+
+def test_shipped_absa_en_reads_a_mixed_review_without_importing_transformers():
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, sentimentkit\n"
+        "absa = sentimentkit.load('absa-en')\n"
+        "found = absa('The battery life is great but the screen is dim.')[0]\n"
+        "print(json.dumps([[a.aspect, a.start, a.end, a.polarity] for a in found]))\n"
+        "print('transformers' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert json.loads(out[0]) == [["battery life", 4, 16, "positive"], ["screen", 34, 40, "negative"]]
+    assert out[1] == "False"
+
+
+def test_analyze_adds_aspects_by_default_when_absa_en_is_shipped():
+    result = runner.invoke(app, ["analyze", "The waiter was rude.", "--json"])
+    assert result.exit_code == 0, result.output
+    [aspect] = json.loads(result.stdout)["aspects"]
+    assert (aspect["aspect"], aspect["polarity"]) == ("waiter", "negative")
+    plain = runner.invoke(app, ["analyze", "The waiter was rude.", "--json", "--no-aspects"])
+    assert "aspects" not in json.loads(plain.stdout)
