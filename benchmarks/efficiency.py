@@ -1,6 +1,6 @@
 """Efficiency of the document models (the reference study's Table 3), measured side by side in one run.
 
-    python benchmarks/efficiency.py [--models full-ft moe moe-ffn lora bitfit prompt-tuning p-tuning bilstm-attn]
+    python benchmarks/efficiency.py [--models full-ft moe moe-ffn moe-split lora bitfit prompt-tuning p-tuning bilstm-attn]
 
 For each `configs/<model>.yaml` (5 SST-5 classes): total and trainable parameters; GFLOPs per sample
 (torch.utils.flop_counter on a forward over SST-5 test sentences); inference throughput in samples/s
@@ -30,7 +30,7 @@ from sentimentkit.models import MODELS, build_model
 from sentimentkit.training.experiment import environment
 
 CONFIGS = Path(__file__).parents[1] / "configs"
-DEFAULT = ["full-ft", "moe", "moe-ffn", "lora", "bitfit", "prompt-tuning", "p-tuning", "bilstm-attn"]
+DEFAULT = ["full-ft", "moe", "moe-ffn", "moe-split", "lora", "bitfit", "prompt-tuning", "p-tuning", "bilstm-attn"]
 
 
 def build(name: str, train_texts: list[str]):
@@ -134,9 +134,13 @@ def main() -> None:
         gflops = flops_per_sample(model, data[0])
         memory = peak_training_memory_mb(name)
         median = statistics.median(rates[name])
+        # the ratio to the dense model, round by round (the same moment of the machine), then the median
+        ratio = None
+        if "full-ft" in rates:
+            ratio = statistics.median(a / b for a, b in zip(rates[name], rates["full-ft"], strict=True))
         print(
             f"{name:14s} params {total / 1e6:6.2f}M trainable {trainable / 1e6:7.3f}M  {gflops:6.3f} GFLOPs/sample  "
-            f"{median:7.1f} samples/s  training memory +{memory:.0f} MB",
+            f"{median:7.1f} samples/s ({ratio or 0:.2f}x full-ft)  training memory +{memory:.0f} MB",
             flush=True,
         )
         rows.append(
@@ -153,6 +157,11 @@ def main() -> None:
                     "gflops_per_sample": summary([gflops]),
                     "samples_per_s": {**summary(rates[name]), "mean": median, "aggregate": "median"},
                     "peak_memory_mb": summary([memory]),
+                    **(
+                        {"throughput_vs_full_ft": {**summary([ratio]), "n": args.rounds, "aggregate": "median"}}
+                        if ratio is not None
+                        else {}
+                    ),
                 },
                 "settings": {
                     "max_length": load_config(CONFIGS / f"{name}.yaml").data.max_length,
