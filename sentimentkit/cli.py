@@ -138,21 +138,27 @@ def analyze(
             predictions = pipeline(inputs, on_batch=lambda n: bar.update(task, advance=n))
     else:
         predictions = pipeline(inputs)
-    rows = [_prediction_row(p) for p in predictions]
+    _emit([_prediction_row(p) for p in predictions], output, as_json, _show_prediction, "predictions")
+
+
+def _show_prediction(row: dict) -> str:
+    probs = "  ".join(f"{k} {v:.2f}" for k, v in row["probabilities"].items())
+    lines = f"{row['text']}\n  {row['label']} | polarity {row['polarity']} | score {row['score']:+.2f}\n  {probs}"
+    return lines + ("\n" + _aspect_lines(row["aspects"]) if row.get("aspects") else "")
+
+
+def _show_aspects(row: dict) -> str:
+    return row["text"] + "\n" + (_aspect_lines(row["aspects"]) if row["aspects"] else "  no aspect found")
+
+
+def _emit(rows: list[dict], output: Path | None, as_json: bool, show, what: str) -> None:
+    """Rows to a file (-o), or to stdout as JSON lines or as `show` renders them."""
     if output is not None:
         _write_output(rows, output)
-        typer.echo(f"wrote {len(rows)} predictions to {output}", err=True)
+        typer.echo(f"wrote {len(rows)} {what} to {output}", err=True)
         return
     for row in rows:
-        if as_json:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            probs = "  ".join(f"{k} {v:.2f}" for k, v in row["probabilities"].items())
-            typer.echo(
-                f"{row['text']}\n  {row['label']} | polarity {row['polarity']} | score {row['score']:+.2f}\n  {probs}"
-            )
-            if row.get("aspects"):
-                typer.echo(_aspect_lines(row["aspects"]))
+        typer.echo(json.dumps(row, ensure_ascii=False) if as_json else show(row))
 
 
 @app.command("aspects")
@@ -185,16 +191,7 @@ def aspects_command(
     except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     rows = [{"text": t, "aspects": [_aspect_row(a) for a in f]} for t, f in zip(inputs, found, strict=True)]
-    if output is not None:
-        _write_output(rows, output)
-        typer.echo(f"wrote aspects of {len(rows)} texts to {output}", err=True)
-        return
-    for row in rows:
-        if as_json:
-            typer.echo(json.dumps(row, ensure_ascii=False))
-        else:
-            typer.echo(row["text"])
-            typer.echo(_aspect_lines(row["aspects"]) if row["aspects"] else "  no aspect found")
+    _emit(rows, output, as_json, _show_aspects, "texts with their aspects")
 
 
 def _stderr():

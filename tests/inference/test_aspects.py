@@ -141,6 +141,10 @@ def test_cli_aspects_errors_name_the_problem(absa_dir, tiny_model_dir, tmp_path)
     assert document.exit_code == 2 and "document model" in document.output
     csv_out = runner.invoke(app, ["aspects", "text", "-o", str(tmp_path / "x.csv"), "--model", str(absa_dir)])
     assert csv_out.exit_code == 2 and ".jsonl" in csv_out.output
+    written = runner.invoke(app, ["aspects", "Good food.", "-o", str(tmp_path / "x.jsonl"), "--model", str(absa_dir)])
+    assert written.exit_code == 0, written.output
+    [row] = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
+    assert [a["aspect"] for a in row["aspects"]] == ["Good", "food", "."]
 
 
 def test_cli_analyze_with_aspects(absa_dir, tiny_model_dir, tmp_path):
