@@ -1,6 +1,6 @@
 """Efficiency of the document models (the reference study's Table 3), measured side by side in one run.
 
-    python benchmarks/efficiency.py [--models full-ft moe moe-ffn moe-split lora bitfit prompt-tuning p-tuning bilstm-attn]
+    python benchmarks/efficiency.py [--models full-ft moe moe-ffn moe-split ...]   (default: every document model)
 
 For each `configs/<model>.yaml` (5 SST-5 classes): total and trainable parameters; GFLOPs per sample
 (torch.utils.flop_counter on a forward over SST-5 test sentences); inference throughput in samples/s

@@ -51,8 +51,49 @@ def main() -> None:
                     + f" | {settings} |"
                 )
             lines.append("")
+    lines += absa_summary(HERE / "results" / "absa.json")
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print(HERE / "RESULTS.md")
+
+
+ABSA_SETS = ("laptop14", "restaurant14", "twitter", "restaurant15", "restaurant16")
+
+
+def absa_summary(path: Path) -> list[str]:
+    """Aspect polarity accuracy (macro-F1) per model over the five 3-line datasets, default settings only,
+    with the mean over the datasets a model has all five of."""
+    if not path.exists():
+        return []
+    rows = [
+        r
+        for r in json.loads(path.read_text())
+        if r["task"] == "aspect-polarity" and r["dataset"] in ABSA_SETS and not r["settings"].get("overrides")
+    ]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    lines = [
+        "## absa summary: accuracy (macro-F1), mean ± std over seeds",
+        "",
+        "| model | " + " | ".join(ABSA_SETS) + " | mean accuracy over the five |",
+        "|---" * (len(ABSA_SETS) + 2) + "|",
+    ]
+    for model in models:
+        by_set = {r["dataset"]: r["metrics"] for r in rows if r["model"] == model}
+        cells = []
+        for name in ABSA_SETS:
+            m = by_set.get(name)
+            cells.append(
+                f"{m['accuracy']['mean']:.4f} ± {m['accuracy']['std']:.4f} ({m['f1_macro']['mean']:.4f}, "
+                f"n={m['accuracy']['n']})"
+                if m
+                else "-"
+            )
+        mean = (
+            f"{sum(by_set[n]['accuracy']['mean'] for n in ABSA_SETS) / len(ABSA_SETS):.4f}"
+            if all(n in by_set for n in ABSA_SETS)
+            else "-"
+        )
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {mean} |")
+    return [*lines, ""]
 
 
 if __name__ == "__main__":
