@@ -65,6 +65,8 @@ def is_aspect_model(directory: str | Path) -> bool:
 class AspectPipeline:
     """Aspects and their polarity for raw texts.
 
+    polarity and extractor are (model, meta, tokenizer) triples as `from_pretrained` loads them; parser: a
+    `data.syntax.Parser` for graph models (default: the one the polarity model was trained with).
     pipeline(texts) extracts the aspects first (needs an extractor); pipeline(texts, aspects=["screen"]) scores
     the given terms wherever they occur (an aspect list for all texts, or one list per text).
     """
@@ -83,9 +85,11 @@ class AspectPipeline:
         self.labels = LabelSet(tuple(self.polarity_meta["labels"]))
         self.settings = MODELS.get(self.polarity_meta["model"]["type"]).config_cls
         if self.settings.uses_graph and parser is None:
-            from ..data.syntax import load_parser
+            from ..data.syntax import DEFAULT_PARSER, load_parser
 
-            parser = load_parser(self.polarity_meta.get("parser", "parser-en"))
+            # a model trained on a dataset's own trees ("dataset") reads raw text through the shipped parser
+            name = self.polarity_meta.get("parser", DEFAULT_PARSER)
+            parser = load_parser(DEFAULT_PARSER if name == "dataset" else name)
         self.parser = parser
         self.batch_size = batch_size
 
