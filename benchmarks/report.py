@@ -93,7 +93,10 @@ def absa_summary(path: Path) -> list[str]:
             else "-"
         )
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {mean} |")
-    return [*lines, ""]
+    from sentimentkit.data.datasets import DATASETS
+
+    notes = [f"- `{name}`: {DATASETS.get(name).description}" for name in ABSA_SETS]
+    return [*lines, "", "Split versions:", "", *notes, ""]
 
 
 if __name__ == "__main__":

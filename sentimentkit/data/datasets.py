@@ -222,6 +222,13 @@ _add(
 )
 _add("tweeteval-emotion", "emotion-4", EMOTION4, _tweeteval, False, "TweetEval emotion (3257/374/1421)")
 _add("imdb", "sentiment-2", BINARY, _imdb, True, "IMDb reviews (25000/25000; validation carved from train)")
+_absa_sizes = {  # (train incl. the carved validation, test) aspect instances in the shared files
+    "laptop14": (2328, 638),
+    "restaurant14": (3608, 1120),
+    "twitter": (6248, 692),
+    "restaurant15": (1204, 542),
+    "restaurant16": (1748, 616),
+}
 _absa_sets = {
     "laptop14": ("absa/semeval14/Laptops_Train.xml.seg", "absa/semeval14/Laptops_Test_Gold.xml.seg"),
     "restaurant14": (
@@ -239,7 +246,8 @@ for _name, (_train, _test) in _absa_sets.items():
         POLARITY3,
         _absa(_train, _test),
         True,
-        f"{_name} aspect polarity, ABSA-PyTorch 3-line split (validation carved from train)",
+        f"{_name} aspect polarity, ABSA-PyTorch 3-line split ({_absa_sizes[_name][0]} train / "
+        f"{_absa_sizes[_name][1]} test; validation carved from train)",
     )
 # The shipped absa-en's polarity data: the two SemEval-2014 domains together (test: both; score each alone).
 _absa14 = (_absa(*_absa_sets["laptop14"]), _absa(*_absa_sets["restaurant14"]))

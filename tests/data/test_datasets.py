@@ -79,3 +79,12 @@ def test_joint_absa14_is_both_domains(data_dir):
     assert len(train_texts & {x.text for x in joint["test"]}) == 2
     laptop_val = {(x.text, x.aspect) for x in load_dataset("laptop14", "test", data_dir)}
     assert laptop_val <= {(x.text, x.aspect) for x in joint["test"]}
+
+
+@pytest.mark.data
+def test_absa_sizes_in_the_descriptions_are_the_files(data_dir):
+    from sentimentkit.data.datasets import DATASETS
+
+    for name in ("laptop14", "restaurant14", "twitter", "restaurant15", "restaurant16"):
+        train = len(load_dataset(name, "train", data_dir)) + len(load_dataset(name, "validation", data_dir))
+        assert f"({train} train / {len(load_dataset(name, 'test', data_dir))} test;" in DATASETS.get(name).description
