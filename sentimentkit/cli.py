@@ -14,6 +14,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline sent
 
 PROGRESS_THRESHOLD = 200  # inputs at or above this count get a progress bar
 
+# options that several commands share
+FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="Input .csv, .jsonl or .txt file.")]
+ColumnOption = Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) holding the text.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")]
+
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -98,10 +103,10 @@ def analyze(
     texts: Annotated[
         list[str] | None, typer.Argument(help='Texts to analyze; "-" reads one per line from stdin.')
     ] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Input .csv, .jsonl or .txt file.")] = None,
-    column: Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) holding the text.")] = "text",
+    file: FileOption = None,
+    column: ColumnOption = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write .csv or .jsonl here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")] = False,
+    as_json: JsonOption = False,
     model: Annotated[str, typer.Option(help="Shipped model name or model directory.")] = "sentiment-en",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
     aspects: Annotated[
@@ -168,10 +173,10 @@ def aspects_command(
         list[str] | None,
         typer.Option("--aspect", "-a", help="An aspect term to score (repeat for more); default: extract."),
     ] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Input .csv, .jsonl or .txt file.")] = None,
-    column: Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) holding the text.")] = "text",
+    file: FileOption = None,
+    column: ColumnOption = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write .jsonl here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")] = False,
+    as_json: JsonOption = False,
     model: Annotated[str, typer.Option(help="Aspect model name or directory.")] = "absa-en",
     batch_size: Annotated[int, typer.Option(help="Aspects per forward pass.")] = 32,
 ) -> None:
