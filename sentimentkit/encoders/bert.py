@@ -164,8 +164,11 @@ class FastTokenizer:
     model_input_names = ("input_ids", "token_type_ids", "attention_mask")
 
     def __init__(self, model_dir: str | Path) -> None:
+        import threading
+
         from tokenizers import Tokenizer
 
+        self._lock = threading.Lock()
         self.tokenizer = Tokenizer.from_file(str(Path(model_dir, "tokenizer.json")))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -185,14 +188,15 @@ class FastTokenizer:
     ) -> Encoded:
         single = isinstance(texts, str) or (is_split_into_words and bool(texts) and isinstance(texts[0], str))
         batch = [texts] if single else list(texts)
-        if truncation and max_length is not None:
-            self.tokenizer.enable_truncation(max_length)  # counts the special tokens, as AutoTokenizer does
-        try:
-            encodings = self.tokenizer.encode_batch(
-                batch, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens
-            )
-        finally:
-            self.tokenizer.no_truncation()
+        with self._lock:  # truncation is tokenizer state: one call at a time sets and clears it
+            if truncation and max_length is not None:
+                self.tokenizer.enable_truncation(max_length)  # counts the special tokens, as AutoTokenizer does
+            try:
+                encodings = self.tokenizer.encode_batch(
+                    batch, is_pretokenized=is_split_into_words, add_special_tokens=add_special_tokens
+                )
+            finally:
+                self.tokenizer.no_truncation()
         return Encoded(encodings, single, return_offsets_mapping)
 
 
