@@ -70,7 +70,7 @@ def run_seeds(
     Each seed's run lives in `runs/seed<n>` and its test metrics in `runs/seed<n>/test_metrics.json`.
     """
     from sentimentkit.config import load_config
-    from sentimentkit.training.experiment import evaluate_model, train_experiment
+    from sentimentkit.training.experiment import train_experiment
 
     results = []
     for seed in seeds:
@@ -80,9 +80,33 @@ def run_seeds(
             extra.append(f"data.data_dir={data_dir}")
         if not eval_only:
             train_experiment(load_config(config_path, extra), progress=False)
+        results.extend(score_runs(runs, [seed], dataset, data_dir, test_subset, "test_metrics.json"))
+    return results
+
+
+def score_runs(
+    runs: Path,
+    seeds: list[int],
+    dataset: str,
+    data_dir: str | None = None,
+    test_subset: int | None = None,
+    name: str | None = None,
+) -> list[dict]:
+    """Score each seed's selected model (`runs/seed<n>/best`) on `dataset`'s test split.
+
+    The metrics, with the validation score the model was selected on, go to `runs/seed<n>/<name>`
+    (default `test_metrics_<dataset>.json`).
+    """
+    from sentimentkit.training.experiment import evaluate_model
+
+    results = []
+    for seed in seeds:
+        out = runs / f"seed{seed}"
+        if not (out / "best" / "config.json").exists():
+            raise SystemExit(f"{out / 'best'}: no trained model to score; train it first (run without --eval-only)")
         test = evaluate_model(out / "best", dataset, "test", data_dir, subset=test_subset)
         test["validation"] = json.loads((out / "best" / "config.json").read_text())["validation"]
-        (out / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
-        print(f"{config_path.stem} {dataset} seed {seed}: test accuracy {test.get('accuracy', 0.0):.4f}", flush=True)
+        (out / (name or f"test_metrics_{dataset}.json")).write_text(json.dumps(test, indent=2) + "\n")
+        print(f"{runs.name} {dataset} seed {seed}: test accuracy {test.get('accuracy', 0.0):.4f}", flush=True)
         results.append(test)
     return results

@@ -7,6 +7,11 @@
 Trains `configs/<model>.yaml` with `data.train=<dataset>` (selection on the dataset's validation split,
 carved from train where it has none), then writes a row to results/document.json: accuracy and weighted
 precision/recall/F1 (and macro F1), mean and std over the seeds, with the settings that define the run.
+
+`--test-on D ...` also scores the same runs on other datasets' test splits, one row each (the row's
+`settings.train_data` names what the model was trained on), e.g. a model trained on laptop + restaurant:
+
+    python benchmarks/document.py --model iagcn --dataset absa14 --seeds 1 2 3 --test-on laptop14 restaurant14
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from common import command_line, run_seeds, summary, write_rows
+from common import command_line, run_seeds, score_runs, summary, write_rows
 
 from sentimentkit.config import load_config
 from sentimentkit.data.datasets import DATASETS
@@ -37,7 +42,11 @@ def main() -> None:
     parser.add_argument("--eval-only", action="store_true")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--test-subset", type=int, default=None, help="score a stratified sample of the test split")
+    parser.add_argument("--test-on", nargs="+", default=[], metavar="DATASET", help="also score on these test splits")
     args = parser.parse_args()
+    for other in args.test_on:  # before any training
+        if other not in DATASETS:
+            parser.error(f"--test-on {other!r}: not a dataset name (known: {', '.join(DATASETS.names())})")
 
     config_path = CONFIGS / f"{args.model}.yaml"
     overrides = [f"data.train={args.dataset}", *args.overrides]
@@ -47,17 +56,26 @@ def main() -> None:
     )
 
     config = load_config(config_path, overrides)
-    task = DATASETS.get(args.dataset).task
+    scored = [(args.dataset, per_seed)]
+    for other in args.test_on:
+        scored.append((other, score_runs(runs, args.seeds, other, args.data_dir, args.test_subset)))
+    rows = [_row(args, config, dataset, results) for dataset, results in scored]
+    print(write_rows(rows[0]["suite"], rows))
+
+
+def _row(args: argparse.Namespace, config, dataset: str, per_seed: list[dict]) -> dict:
+    task = DATASETS.get(dataset).task
     suite = {"aspect-polarity": "absa", "aspect-extraction": "absa"}.get(task, "document")
-    row = {
+    return {
         "suite": suite,
         "task": task,
-        "dataset": args.dataset,
+        "dataset": dataset,
         "split": "test",
         "model": args.model,
         "backbone": "all-MiniLM-L6-v2" if config.model.get("type") != "bilstm-attn" else "none (trained from scratch)",
         "metrics": {m: summary([r[m] for r in per_seed]) for m in METRICS.get(task, METRICS["default"])},
         "settings": {
+            "train_data": args.dataset if dataset != args.dataset else None,
             "max_length": config.data.max_length,
             "truncation": config.data.truncation,
             "epochs": config.train.epochs,
@@ -70,7 +88,6 @@ def main() -> None:
         "command": command_line(),
         "env": environment(),
     }
-    print(write_rows(suite, [row]))
 
 
 if __name__ == "__main__":
