@@ -73,7 +73,7 @@ def _row(args: argparse.Namespace, config, dataset: str, per_seed: list[dict]) -
         "split": "test",
         "model": args.model,
         "backbone": "all-MiniLM-L6-v2" if config.model.get("type") != "bilstm-attn" else "none (trained from scratch)",
-        "metrics": {m: summary([r[m] for r in per_seed]) for m in METRICS.get(task, METRICS["default"])},
+        "metrics": _metrics(per_seed, METRICS.get(task, METRICS["default"]), config.train.metric),
         "settings": {
             "train_data": args.dataset if dataset != args.dataset else None,
             "max_length": config.data.max_length,
@@ -88,6 +88,15 @@ def _row(args: argparse.Namespace, config, dataset: str, per_seed: list[dict]) -
         "command": command_line(),
         "env": environment(),
     }
+
+
+def _metrics(per_seed: list[dict], names: tuple[str, ...], selected_on: str) -> dict:
+    """Test metrics over the seeds, and the validation score each seed's model was selected on."""
+    metrics = {m: summary([r[m] for r in per_seed]) for m in names}
+    validation = [(r.get("validation") or {}).get(selected_on) for r in per_seed]
+    if all(v is not None for v in validation):
+        metrics[f"validation_{selected_on}"] = summary(validation)
+    return metrics
 
 
 if __name__ == "__main__":
