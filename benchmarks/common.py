@@ -102,11 +102,29 @@ def score_runs(
     results = []
     for seed in seeds:
         out = runs / f"seed{seed}"
-        if not (out / "best" / "config.json").exists():
+        best = out / "best" / "config.json"
+        if not best.exists():
             raise SystemExit(f"{out / 'best'}: no trained model to score; train it first (run without --eval-only)")
-        test = evaluate_model(out / "best", dataset, "test", data_dir, subset=test_subset)
-        test["validation"] = json.loads((out / "best" / "config.json").read_text())["validation"]
-        (out / (name or f"test_metrics_{dataset}.json")).write_text(json.dumps(test, indent=2) + "\n")
+        path = out / (name or f"test_metrics_{dataset}.json")
+        scored = {"dataset": dataset, "split": "test", "test_subset": test_subset}
+        test = _saved_score(path, scored, best)
+        if test is None:
+            test = evaluate_model(out / "best", dataset, "test", data_dir, subset=test_subset)
+            test["validation"] = json.loads(best.read_text())["validation"]
+            test["scored"] = scored
+            path.write_text(json.dumps(test, indent=2) + "\n")
         print(f"{runs.name} {dataset} seed {seed}: test accuracy {test.get('accuracy', 0.0):.4f}", flush=True)
         results.append(test)
     return results
+
+
+def _saved_score(path: Path, scored: dict, best: Path) -> dict | None:
+    """The test metrics saved at `path` when they score this same model on this same split and sample.
+
+    Scoring a long-document test split costs minutes per model, and aggregating seeds (`--eval-only`) would
+    otherwise pay it again. Metrics older than the model, or from another dataset or sample, are recomputed.
+    """
+    if not path.exists() or path.stat().st_mtime < best.stat().st_mtime:
+        return None
+    saved = json.loads(path.read_text())
+    return saved if saved.get("scored") == scored else None

@@ -1,0 +1,71 @@
+"""The benchmark helpers that decide which results are kept: saved test scores are reused only when they
+score the same model on the same split and sample."""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+COMMON = Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
+
+
+@pytest.fixture(scope="module")
+def common():
+    spec = importlib.util.spec_from_file_location("benchmarks_common", COMMON)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _saved(tmp_path: Path, scored: dict, model_age: float = -10.0) -> tuple[Path, Path]:
+    best = tmp_path / "best" / "config.json"
+    best.parent.mkdir()
+    best.write_text("{}")
+    metrics = tmp_path / "test_metrics.json"
+    metrics.write_text(json.dumps({"accuracy": 0.9, "scored": scored}))
+    stamp = metrics.stat().st_mtime
+    os.utime(best, (stamp + model_age, stamp + model_age))
+    return metrics, best
+
+
+def test_saved_score_reused_for_the_same_split_and_sample(common, tmp_path):
+    scored = {"dataset": "imdb", "split": "test", "test_subset": 5000}
+    metrics, best = _saved(tmp_path, scored)
+    assert common._saved_score(metrics, dict(scored), best)["accuracy"] == 0.9
+
+
+@pytest.mark.parametrize("change", [{"test_subset": None}, {"test_subset": 1000}, {"dataset": "sst5"}])
+def test_saved_score_recomputed_for_another_sample_or_dataset(common, tmp_path, change):
+    scored = {"dataset": "imdb", "split": "test", "test_subset": 5000}
+    metrics, best = _saved(tmp_path, scored)
+    assert common._saved_score(metrics, {**scored, **change}, best) is None
+
+
+def test_saved_score_recomputed_when_the_model_is_newer(common, tmp_path):
+    scored = {"dataset": "imdb", "split": "test", "test_subset": None}
+    metrics, best = _saved(tmp_path, scored, model_age=+10.0)
+    assert common._saved_score(metrics, scored, best) is None
+
+
+def test_saved_score_without_a_record_of_what_it_scored_is_recomputed(common, tmp_path):
+    best = tmp_path / "config.json"
+    best.write_text("{}")
+    metrics = tmp_path / "test_metrics.json"
+    metrics.write_text(json.dumps({"accuracy": 0.9}))  # written before scores recorded what they scored
+    os.utime(best, (0, 0))
+    assert common._saved_score(metrics, {"dataset": "imdb", "split": "test", "test_subset": None}, best) is None
+
+
+def test_rows_replace_only_rows_with_the_same_settings(common, tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+
+    def row(accuracy: float, **settings) -> dict:
+        return {"task": "t", "dataset": "imdb", "split": "test", "model": "full-ft", "accuracy": accuracy,
+                "settings": {"seeds": [1], **settings}}  # fmt: skip
+
+    common.write_rows("document", [row(0.1, train_subset=4000), row(0.2)])
+    common.write_rows("document", [row(0.3, train_subset=4000, test_subset=None)])
+    rows = json.loads((tmp_path / "document.json").read_text())
+    assert sorted(r["accuracy"] for r in rows) == [0.2, 0.3]
