@@ -51,9 +51,63 @@ def main() -> None:
                     + f" | {settings} |"
                 )
             lines.append("")
+    lines += document_summary(HERE / "results" / "document.json")
     lines += absa_summary(HERE / "results" / "absa.json")
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print(HERE / "RESULTS.md")
+
+
+STUDY_SETS = ("sst5", "tweeteval-emotion", "imdb")
+STUDY_MODELS = ("bilstm-attn", "full-ft", "lora", "bitfit", "prompt-tuning", "p-tuning", "moe", "moe-ffn", "moe-split")
+
+
+def document_summary(path: Path) -> list[str]:
+    """The model zoo like the MoE study's Table 2: test accuracy ± std and weighted F1 per model and dataset.
+
+    Where a model has several rows on a dataset, the one over the most seeds (then the newest) is shown; every
+    setting that departs from the model's config is listed under the table, so a subset run never passes for
+    a full one.
+    """
+    if not path.exists():
+        return []
+    rows = [
+        r
+        for r in json.loads(path.read_text())
+        if r["model"] in STUDY_MODELS and r["dataset"] in STUDY_SETS and not r["settings"].get("train_data")
+    ]
+    chosen: dict[tuple[str, str], dict] = {}
+    for r in rows:  # later rows are newer
+        key = (r["model"], r["dataset"])
+        if key not in chosen or r["metrics"]["accuracy"]["n"] >= chosen[key]["metrics"]["accuracy"]["n"]:
+            chosen[key] = r
+    lines = [
+        "## document study: test accuracy ± std (weighted F1), over seeds",
+        "",
+        "| model | " + " | ".join(STUDY_SETS) + " |",
+        "|---" * (len(STUDY_SETS) + 1) + "|",
+    ]
+    notes = []
+    for model in STUDY_MODELS:
+        cells = []
+        for name in STUDY_SETS:
+            r = chosen.get((model, name))
+            if r is None:
+                cells.append("-")
+                continue
+            accuracy, f1 = r["metrics"]["accuracy"], r["metrics"]["f1_weighted"]["mean"]
+            if accuracy["n"] > 1:
+                cells.append(f"{accuracy['mean']:.4f} ± {accuracy['std']:.4f} ({f1:.4f}, n={accuracy['n']})")
+            else:
+                cells.append(f"{accuracy['mean']:.4f} ({f1:.4f}, 1 seed)")
+            departs = [
+                *(r["settings"].get("overrides") or []),
+                *([f"test on a stratified {r['settings']['test_subset']}"] if r["settings"].get("test_subset") else []),
+            ]
+            if departs:
+                notes.append(f"- {model} on {name}: " + ", ".join(departs))
+        if any(c != "-" for c in cells):
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return [*lines, "", "Settings other than the model's config:", "", *notes, ""]
 
 
 ABSA_SETS = ("laptop14", "restaurant14", "twitter", "restaurant15", "restaurant16")
