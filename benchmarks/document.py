@@ -1,8 +1,13 @@
 """One model config on one named dataset over seeds, scored on the test split (document and aspect models).
 
     python benchmarks/document.py --model moe --dataset sst5 --seeds 1 2 3
+
+IMDb reviews are long: the study's IMDb rows train on a 4000-review sample (drawn with the seed), read 256
+tokens head+tail, select every half epoch and score a fixed stratified 5000-review sample of the test split:
+
     python benchmarks/document.py --model full-ft --dataset imdb --seeds 1 --set data.max_length=256 \\
-        --set data.truncation=head+tail --set data.train_subset=5000 --test-subset 5000
+        --set data.truncation=head+tail --set data.train_subset=4000 --set train.epochs=1 \\
+        --set train.eval_every=63 --set train.checkpoint_every=63 --test-subset 5000
 
 Trains `configs/<model>.yaml` with `data.train=<dataset>` (selection on the dataset's validation split,
 carved from train where it has none), then writes a row to results/document.json: accuracy and weighted
