@@ -107,7 +107,17 @@ def document_summary(path: Path) -> list[str]:
                 notes.append(f"- {model} on {name}: " + ", ".join(departs))
         if any(c != "-" for c in cells):
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    return [*lines, "", "Settings other than the model's config:", "", *notes, ""]
+    shown = {id(r) for r in chosen.values()}
+    others = [
+        f"- {r['model']} on {r['dataset']}: {cell(r['metrics']['accuracy'])} "
+        f"({', '.join(r['settings'].get('overrides') or ['config settings'])}"
+        + (f", test on a stratified {r['settings']['test_subset']}" if r["settings"].get("test_subset") else "")
+        + ")"
+        for r in rows
+        if id(r) not in shown
+    ]
+    other_lines = ["", "Other runs of these models (accuracy):", "", *others] if others else []
+    return [*lines, "", "Settings other than the model's config:", "", *notes, *other_lines, ""]
 
 
 ABSA_SETS = ("laptop14", "restaurant14", "twitter", "restaurant15", "restaurant16")
