@@ -99,25 +99,26 @@ def document_summary(path: Path) -> list[str]:
                 cells.append(f"{accuracy['mean']:.4f} ± {accuracy['std']:.4f} ({f1:.4f}, n={accuracy['n']})")
             else:
                 cells.append(f"{accuracy['mean']:.4f} ({f1:.4f}, 1 seed)")
-            departs = [
-                *(r["settings"].get("overrides") or []),
-                *([f"test on a stratified {r['settings']['test_subset']}"] if r["settings"].get("test_subset") else []),
-            ]
-            if departs:
+            if departs := _departures(r):
                 notes.append(f"- {model} on {name}: " + ", ".join(departs))
         if any(c != "-" for c in cells):
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
     shown = {id(r) for r in chosen.values()}
     others = [
         f"- {r['model']} on {r['dataset']}: {cell(r['metrics']['accuracy'])} "
-        f"({', '.join(r['settings'].get('overrides') or ['config settings'])}"
-        + (f", test on a stratified {r['settings']['test_subset']}" if r["settings"].get("test_subset") else "")
-        + ")"
+        f"({', '.join(_departures(r) or ['config settings'])})"
         for r in rows
         if id(r) not in shown
     ]
     other_lines = ["", "Other runs of these models (accuracy):", "", *others] if others else []
     return [*lines, "", "Settings other than the model's config:", "", *notes, *other_lines, ""]
+
+
+def _departures(row: dict) -> list[str]:
+    """What a row's run changed from its model's config: the overrides, and a test sample instead of the split."""
+    settings = row["settings"]
+    sample = [f"test on a stratified {settings['test_subset']}"] if settings.get("test_subset") else []
+    return [*(settings.get("overrides") or []), *sample]
 
 
 ABSA_SETS = ("laptop14", "restaurant14", "twitter", "restaurant15", "restaurant16")
