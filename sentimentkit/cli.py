@@ -1,101 +1,139 @@
-"""The `sentimentkit` command: thin wrappers over the library. Heavy imports happen inside commands."""
+"""The `sentimentkit` command: parse arguments, call the library, write with `io`. Heavy imports happen inside
+commands, so `sentimentkit --help` and a single `analyze` start fast."""
 
 from __future__ import annotations
 
-import csv
+import itertools
 import json
-import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline sentiment analysis.")
 
-PROGRESS_THRESHOLD = 200  # inputs at or above this count get a progress bar
+CHUNK = 512  # inputs read, scored and written at a time: results stream out, memory stays flat
+DEFAULT_ASPECT_MODEL = "absa-en"
 
 # options that several commands share
 FileOption = Annotated[Path | None, typer.Option("--file", "-f", help="Input .csv, .jsonl or .txt file.")]
 ColumnOption = Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) holding the text.")]
+IdOption = Annotated[str | None, typer.Option("--id-column", help="Column (CSV) or field (JSONL) holding an id.")]
+KeepOption = Annotated[
+    list[str] | None, typer.Option("--keep", help="Another input column to copy to the output (repeat for more).")
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write .csv or .jsonl here (checked before any work).")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")]
+BatchOption = Annotated[int, typer.Option(help="Texts per forward pass.")]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
 
-def _read_inputs(texts: list[str], file: Path | None, column: str) -> list[str]:
-    from .data.readers import ReaderError, read_text_lines, read_texts_csv, read_texts_jsonl
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's to fix (bad input, model, config): reported in one line, no traceback."""
+    from .config import ConfigError
+    from .data.readers import ReaderError
+    from .hub import ManifestError, ModelNotFoundError
+    from .io import InputError, OutputError
 
-    if file is not None and texts:
-        _fail("give texts as arguments or --file, not both")
-    if file is None:
-        if texts == ["-"]:
-            return [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        if not texts:
-            _fail('nothing to analyze: give a text, "-" for stdin, or --file')
-        return texts
-    name = file.name.lower().removesuffix(".xz").removesuffix(".gz")
+    return (ConfigError, ReaderError, ManifestError, ModelNotFoundError, InputError, OutputError, FileNotFoundError,
+            KeyError, ValueError, TypeError)  # fmt: skip
+
+
+def _message(err: BaseException) -> str:
+    return str(err).strip("'\"")
+
+
+def _score(
+    pipeline: Any,
+    records: Iterator[Any],
+    show: Callable[[dict], str] | None,
+    writer: Any,
+    with_aspects: bool | None,
+    **options: Any,
+) -> tuple[int, int]:
+    """Score records chunk by chunk, writing each prediction in input order. Returns (rows, unreadable rows)."""
+    rows = failed = 0
+    progress = _progress_bar() if writer is not None else None
+    with progress if progress is not None else _nothing() as bar:
+        task = bar.add_task("scoring", total=None) if bar is not None else None
+        while chunk := list(itertools.islice(records, CHUNK)):
+            readable = [r for r in chunk if r.error is None]
+            predictions = iter(pipeline([r.example() for r in readable], **options)) if readable else iter(())
+            for record in chunk:
+                prediction = next(predictions) if record.error is None else record.failed()
+                failed += record.error is not None
+                rows += 1
+                if writer is not None:
+                    writer.write(prediction)
+                else:
+                    row = prediction.to_dict(aspects=with_aspects)
+                    typer.echo(json.dumps(row, ensure_ascii=False) if show is None else show(row))
+            if writer is not None:
+                writer.flush()  # rows reach the file as each chunk is scored, not at the end
+            if bar is not None:
+                bar.update(task, advance=len(chunk))
+    return rows, failed
+
+
+def _nothing() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext(None)
+
+
+def _progress_bar() -> Any:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description} {task.completed} inputs"), TimeElapsedColumn()]
+    return Progress(*columns, transient=True, console=Console(stderr=True))
+
+
+def _run(
+    make_pipeline: Callable[[bool], Any],
+    texts: list[str] | None,
+    file: Path | None,
+    column: str,
+    id_column: str | None,
+    keep: list[str] | None,
+    output: Path | None,
+    as_json: bool,
+    show: Callable[[dict], str],
+    aspects_column: bool,
+    options: dict[str, Any],
+) -> None:
+    """The shared body of `analyze` and `aspects`: inputs, output and model are checked before any scoring."""
+    from .io import PredictionWriter, check_output, read_inputs
+
     try:
-        if name.endswith(".csv"):
-            examples = read_texts_csv(file, column)
-        elif name.endswith((".jsonl", ".ndjson")):
-            examples = read_texts_jsonl(file, column)
-        elif name.endswith(".txt"):
-            examples = read_text_lines(file)
-        else:
-            _fail(f"{file}: unknown input format; expected .csv, .jsonl or .txt (optionally .xz/.gz)")
-        return [x.text for x in examples]
-    except (ReaderError, FileNotFoundError) as err:
-        _fail(str(err))
-    return []
-
-
-def _prediction_row(p) -> dict:
-    row = {"text": p.text, "label": p.label, "polarity": p.polarity, "score": round(p.score, 4)}
-    row["probabilities"] = {k: round(v, 4) for k, v in p.probabilities.items()}
-    if p.aspects:
-        row["aspects"] = [_aspect_row(a) for a in p.aspects]
-    return row
-
-
-def _aspect_row(a) -> dict:
-    return {
-        "aspect": a.aspect,
-        "start": a.start,
-        "end": a.end,
-        "polarity": a.polarity,
-        "confidence": round(a.confidence, 4),
-        "probabilities": {k: round(v, 4) for k, v in a.probabilities.items()},
-    }
-
-
-def _aspect_lines(aspects: list[dict]) -> str:
-    return "\n".join(
-        f"  aspect {a['aspect']!r} [{a['start']}:{a['end']}] {a['polarity']} ({a['confidence']:.2f})" for a in aspects
-    )
-
-
-def _write_output(rows: list[dict], output: Path) -> None:
-    name = output.name.lower()
-    if name.endswith(".jsonl"):
-        with open(output, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    elif name.endswith(".csv"):
-        labels = list(rows[0]["probabilities"]) if rows else []
-        with open(output, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            with_aspects = any("aspects" in row for row in rows)
-            header = ["text", "label", "polarity", "score", *[f"p_{n}" for n in labels]]
-            writer.writerow(header + (["aspects"] if with_aspects else []))
-            for row in rows:
-                probs = [row["probabilities"][n] for n in labels]
-                aspects = [json.dumps(row.get("aspects", []), ensure_ascii=False)] if with_aspects else []
-                writer.writerow([row["text"], row["label"], row["polarity"], row["score"], *probs, *aspects])
-    else:
-        _fail(f"{output}: unknown output format; expected .csv or .jsonl")
+        records = read_inputs(texts or [], file, column, id_column, keep or [])
+        if output is not None:
+            check_output(output)
+        bulk = file is not None or texts == ["-"]
+        pipeline = make_pipeline(bulk)
+        writer = None
+        if output is not None:
+            labels = None if pipeline.manifest.task.startswith("aspect") else pipeline.labels
+            writer = PredictionWriter(output, labels, keep or [], aspects=aspects_column)
+        try:
+            with_aspects = True if aspects_column and show is _show_aspects else None
+            rows, failed = _score(pipeline, records, None if as_json else show, writer, with_aspects, **options)
+        finally:
+            if writer is not None:
+                writer.close()
+    except _user_errors() as err:
+        _fail(_message(err))
+    if output is not None:
+        typer.echo(f"wrote {rows} rows to {output}", err=True)
+    if failed:
+        typer.echo(f"warning: {failed} of {rows} inputs could not be read; their rows say why (error)", err=True)
 
 
 @app.command()
@@ -105,10 +143,12 @@ def analyze(
     ] = None,
     file: FileOption = None,
     column: ColumnOption = "text",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write .csv or .jsonl here.")] = None,
+    id_column: IdOption = None,
+    keep: KeepOption = None,
+    output: OutputOption = None,
     as_json: JsonOption = False,
     model: Annotated[str, typer.Option(help="Shipped model name or model directory.")] = "sentiment-en",
-    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    batch_size: BatchOption = 32,
     aspects: Annotated[
         bool | None,
         typer.Option(
@@ -117,53 +157,30 @@ def analyze(
             show_default=False,
         ),
     ] = None,
-    aspect_model: Annotated[str, typer.Option(help="Aspect model for --aspects.")] = "absa-en",
+    aspect_model: Annotated[
+        str | None, typer.Option(help=f"Aspect model for --aspects [default: {DEFAULT_ASPECT_MODEL}].")
+    ] = None,
+    long_texts: Annotated[
+        str,
+        typer.Option("--long", help="Texts longer than the model's window: 'truncate' (and say so) or 'chunks'."),
+    ] = "truncate",
 ) -> None:
-    """Sentiment of each text: 5-point label, 3-way polarity, score in [-1, 1], probabilities, and its aspects."""
-    inputs = _read_inputs(texts or [], file, column)
-    from . import load
-    from .hub import ModelNotFoundError, shipped_models
+    """Sentiment of each text: label, polarity, score in [-1, 1], probabilities, and its aspects."""
+    from .hub import shipped_models
 
-    if aspects is None:
-        aspects = aspect_model in shipped_models()
-    try:
-        pipeline = load(
-            model,
-            batch_size=batch_size,
-            merge_adapters=len(inputs) >= PROGRESS_THRESHOLD,
-            aspects=aspect_model if aspects else None,
-        )
-    except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
-        _fail(str(err))
-    if len(inputs) >= PROGRESS_THRESHOLD:
-        from rich.progress import Progress
+    if aspects is None:  # an aspect model named explicitly is wanted: a typo must fail, not turn aspects off
+        aspects = aspect_model is not None or DEFAULT_ASPECT_MODEL in shipped_models()
+    elif not aspects and aspect_model is not None:
+        _fail("--aspect-model goes with --aspects, not --no-aspects")
+    chosen_aspects = (aspect_model or DEFAULT_ASPECT_MODEL) if aspects else None
 
-        with Progress(transient=True, console=_stderr()) as bar:
-            task = bar.add_task("analyzing", total=len(inputs))
-            predictions = pipeline(inputs, on_batch=lambda n: bar.update(task, advance=n))
-    else:
-        predictions = pipeline(inputs)
-    _emit([_prediction_row(p) for p in predictions], output, as_json, _show_prediction, "predictions")
+    def make(bulk: bool) -> Any:
+        from . import load
 
+        return load(model, batch_size=batch_size, merge_adapters=bulk, aspects=chosen_aspects)
 
-def _show_prediction(row: dict) -> str:
-    probs = "  ".join(f"{k} {v:.2f}" for k, v in row["probabilities"].items())
-    lines = f"{row['text']}\n  {row['label']} | polarity {row['polarity']} | score {row['score']:+.2f}\n  {probs}"
-    return lines + ("\n" + _aspect_lines(row["aspects"]) if row.get("aspects") else "")
-
-
-def _show_aspects(row: dict) -> str:
-    return row["text"] + "\n" + (_aspect_lines(row["aspects"]) if row["aspects"] else "  no aspect found")
-
-
-def _emit(rows: list[dict], output: Path | None, as_json: bool, show, what: str) -> None:
-    """Rows to a file (-o), or to stdout as JSON lines or as `show` renders them."""
-    if output is not None:
-        _write_output(rows, output)
-        typer.echo(f"wrote {len(rows)} {what} to {output}", err=True)
-        return
-    for row in rows:
-        typer.echo(json.dumps(row, ensure_ascii=False) if as_json else show(row))
+    options = {"long_texts": long_texts}
+    _run(make, texts, file, column, id_column, keep, output, as_json, _show_prediction, bool(aspects), options)
 
 
 @app.command("aspects")
@@ -175,51 +192,78 @@ def aspects_command(
     ] = None,
     file: FileOption = None,
     column: ColumnOption = "text",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write .jsonl here.")] = None,
+    id_column: IdOption = None,
+    keep: KeepOption = None,
+    output: OutputOption = None,
     as_json: JsonOption = False,
-    model: Annotated[str, typer.Option(help="Aspect model name or directory.")] = "absa-en",
+    model: Annotated[str, typer.Option(help="Aspect model name or directory.")] = DEFAULT_ASPECT_MODEL,
     batch_size: Annotated[int, typer.Option(help="Aspects per forward pass.")] = 32,
 ) -> None:
     """Aspects of each text (extracted, or the --aspect terms) with character span, polarity and confidence."""
-    inputs = _read_inputs(texts or [], file, column)
-    if output is not None and not output.name.lower().endswith(".jsonl"):
-        _fail(f"{output}: aspects are written as .jsonl (one object per input with its list of aspects)")
-    from . import load
-    from .hub import ModelNotFoundError
-    from .inference.aspects import AspectPipeline
 
-    try:
-        pipeline = load(model, batch_size=batch_size, merge_adapters=len(inputs) >= PROGRESS_THRESHOLD)
-        if not isinstance(pipeline, AspectPipeline):
-            _fail(f"{model!r} is a document model; aspects needs an aspect model such as absa-en")
-        found = pipeline(inputs, aspects=aspect or None)
-    except (ModelNotFoundError, FileNotFoundError, ValueError) as err:
-        _fail(str(err))
-    rows = [{"text": t, "aspects": [_aspect_row(a) for a in f]} for t, f in zip(inputs, found, strict=True)]
-    _emit(rows, output, as_json, _show_aspects, "texts with their aspects")
+    def make(bulk: bool) -> Any:
+        from . import load
+
+        pipeline = load(model, batch_size=batch_size, merge_adapters=bulk)
+        if not pipeline.manifest.task.startswith("aspect"):
+            raise ValueError(f"{model!r} is a document model; aspects needs an aspect model such as absa-en")
+        return pipeline
+
+    options = {"aspects": aspect or None}
+    _run(make, texts, file, column, id_column, keep, output, as_json, _show_aspects, True, options)
 
 
-def _stderr():
-    from rich.console import Console
+def _aspect_lines(aspects: list[dict]) -> str:
+    return "\n".join(
+        f"  aspect {a['aspect']!r} [{a['start']}:{a['end']}] {a['polarity']} ({a['confidence']:.2f})" for a in aspects
+    )
 
-    return Console(stderr=True)
+
+def _notes(row: dict) -> str:
+    lines = [f"  error: {row['error']}"] if row.get("error") else []
+    if row.get("truncated"):
+        lines.append("  note: longer than the model's window; only part was read (--long chunks scores all of it)")
+    lines.extend(f"  warning: {w}" for w in row.get("warnings", []))
+    return "".join("\n" + line for line in lines)
+
+
+def _show_prediction(row: dict) -> str:
+    if row.get("error"):
+        return f"{row['text']}{_notes(row)}"
+    probs = "  ".join(f"{k} {v:.2f}" for k, v in row["probabilities"].items())
+    head = [row["label"]]
+    if "polarity" in row:
+        head.append(f"polarity {row['polarity']}")
+    if "score" in row:
+        head.append(f"score {row['score']:+.2f}")
+    lines = f"{row['text']}\n  {' | '.join(head)}\n  {probs}"
+    if row.get("chunks"):
+        lines += f"\n  scored as {row['chunks']} chunks"
+    return lines + ("\n" + _aspect_lines(row["aspects"]) if row.get("aspects") else "") + _notes(row)
+
+
+def _show_aspects(row: dict) -> str:
+    if row.get("error"):
+        return f"{row['text']}{_notes(row)}"
+    found = _aspect_lines(row["aspects"]) if row["aspects"] else "  no aspect found"
+    return row["text"] + "\n" + found + _notes(row)
 
 
 @app.command()
 def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the shipped models with their test metrics."""
-    from .hub import PRETRAINED_DIR, shipped_models
+    from .hub import PRETRAINED_DIR, read_manifest, shipped_models
 
     rows = []
     for name in shipped_models():
-        meta = json.loads((PRETRAINED_DIR / name / "config.json").read_text(encoding="utf-8"))
+        manifest = read_manifest(PRETRAINED_DIR / name)
         rows.append(
             {
                 "name": name,
-                "task": meta.get("task"),
-                "labels": meta["labels"],
-                "metrics": meta.get("metrics", {}),
-                "description": meta.get("description", ""),
+                "task": manifest.task,
+                "labels": list(manifest.labels.names),
+                "metrics": dict(manifest.metrics),
+                "description": manifest.description,
             }
         )
     if as_json:
@@ -236,46 +280,42 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def train(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (see configs/).")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. train.seed=2.")] = None,
-    resume: Annotated[bool, typer.Option(help="Resume from <output>/last when it exists.")] = True,
+    resume: Annotated[bool, typer.Option(help="Resume from <run folder>/last when it exists.")] = True,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Train any registered model from a config; the best checkpoint on validation lands in <output>/best."""
-    from .config import load_config
-    from .training.experiment import train_experiment
+    """Train any registered model from a config; the best checkpoint on validation lands in <run folder>/best."""
+    from .training.experiment import load_experiment, run_dir
+    from .training.experiment import train as run_training
 
     try:
-        cfg = load_config(config, overrides or [])
-        result = train_experiment(cfg, progress=progress, resume=resume)
-    except (ValueError, FileNotFoundError, KeyError) as err:  # ConfigError, ReaderError, DataNotFoundError
-        _fail(str(err).strip("'\""))
-    typer.echo(
-        json.dumps(
-            {
-                "output": cfg.output,
-                "best_step": result.best_step,
-                "steps": result.steps,
-                "validation": result.best_metrics,
-            },
-            indent=2,
-        )
-    )
+        cfg = load_experiment(config, overrides or [])
+        result = run_training(cfg, progress=progress, resume=resume)
+    except _user_errors() as err:
+        _fail(_message(err))
+    summary = {
+        "output": str(run_dir(cfg)),
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "validation": result.best_metrics,
+    }
+    typer.echo(json.dumps(summary, indent=2))
 
 
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="Shipped model name or model directory.")],
-    dataset: Annotated[str, typer.Argument(help="Named dataset, e.g. sst5.")],
+    dataset: Annotated[str, typer.Argument(help="Named dataset (e.g. sst5) or a labelled .csv/.jsonl file.")],
     split: Annotated[str, typer.Option(help="train | validation | test")] = "test",
     data_dir: Annotated[Path | None, typer.Option(help="Benchmark data folder.")] = None,
+    subset: Annotated[int | None, typer.Option(help="Score a stratified sample of this many examples.")] = None,
 ) -> None:
-    """Score a model on a named dataset split; prints the metrics as JSON."""
-    from .hub import ModelNotFoundError, resolve
-    from .training.experiment import evaluate_model
+    """Score a model on a dataset split or a labelled file; prints the metrics as JSON."""
+    from .training.experiment import evaluate as run_evaluation
 
     try:
-        metrics = evaluate_model(resolve(model).path, dataset, split, str(data_dir) if data_dir else None)
-    except (ModelNotFoundError, FileNotFoundError, KeyError, ValueError) as err:
-        _fail(str(err).strip("'\""))
+        metrics = run_evaluation(model, dataset, split, data_dir=str(data_dir) if data_dir else None, subset=subset)
+    except _user_errors() as err:
+        _fail(_message(err))
     typer.echo(json.dumps(metrics, indent=2))
 
 
@@ -287,25 +327,23 @@ def tune(
     output: Annotated[Path | None, typer.Option(help="Search folder; default: <config output>-search.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per trial.")] = False,
 ) -> None:
-    """Search hyper-parameters with Optuna (validation metric, pruning); writes trials.json and best.yaml."""
+    """Search hyper-parameters with Optuna (validation metric, median pruning); writes trials.json and best.yaml."""
     import yaml
 
-    from .config import ConfigError, apply_overrides
+    from .config import apply_overrides
     from .training.hpo import tune as run_search
 
     try:
         raw = apply_overrides(yaml.safe_load(config.read_text(encoding="utf-8")) or {}, overrides or [])
-        folder = output or Path(f"{raw.get('output', 'runs/experiment')}-search")
+        base = str(raw.get("output", "runs/experiment")).replace("/seed{seed}", "").replace("{seed}", "")
+        folder = output or Path(f"{base}-search")
         result = run_search(raw, trials, folder, progress)
-    except (ConfigError, ValueError, FileNotFoundError, KeyError) as err:
-        _fail(str(err).strip("'\""))
     except ImportError:
         _fail('tune needs Optuna: pip install "sentimentkit[hpo]"')
-    typer.echo(
-        json.dumps(
-            {"best_value": result["best_value"], "best_params": result["best_params"], "folder": str(folder)}, indent=2
-        )
-    )
+    except _user_errors() as err:
+        _fail(_message(err))
+    summary = {"best_value": result["best_value"], "best_params": result["best_params"], "folder": str(folder)}
+    typer.echo(json.dumps(summary, indent=2))
 
 
 def main() -> None:

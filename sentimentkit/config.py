@@ -70,7 +70,7 @@ class ExperimentConfig:
     model: dict[str, Any]
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    output: str = "runs/experiment"
+    output: str = "runs/experiment/seed{seed}"  # the run folder; {seed} is replaced by train.seed
     search: dict[str, Any] | None = None  # hyper-parameter search space (see training/hpo.py)
 
 
@@ -152,7 +152,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read an experiment YAML, apply overrides and validate every key (the model section included)."""
+    """Read an experiment YAML, apply overrides and validate the data, train and output keys; the model section
+    must name its type. The model section's own keys are validated against the registered model's config by
+    `training.experiment.load_experiment` (models sit above this module, so it cannot look them up)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -1,14 +1,21 @@
-"""Resolve model names: shipped (package data), local directories, or Hugging Face ids.
+"""Resolve model names (shipped package data, local directories, Hugging Face ids) and read model folders.
 
+`read_manifest` is the only reader of a model folder's `config.json`: it returns a typed `Manifest` and accepts
+every format this project has written (the first, flat one included), so old checkpoints load unchanged.
 Nothing here touches the network unless the user allows downloads (SENTIMENTKIT_ALLOW_DOWNLOAD=1).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
+
+from .labels import LabelSet
 
 # Names that mean the bundled MiniLM backbone.
 MINILM_NAMES = {
@@ -92,3 +99,146 @@ def _resolve_hub(name: str) -> Resolved:
     except Exception as err:  # the hub client raises many error types for a failed download
         raise ModelNotFoundError(f"could not download {name!r} from the Hugging Face hub: {err}") from err
     return Resolved(name, "hub", path)
+
+
+# --- model folders -------------------------------------------------------------------------------------------
+
+MANIFEST_FORMAT = 2
+CONFIG_FILE = "config.json"
+# Task names of the first format (a label scheme or a model family) -> the task that reads such a folder.
+LEGACY_TASKS = {
+    "sentiment-5": "text-classification.v1",
+    "sentiment-2": "text-classification.v1",
+    "emotion-4": "text-classification.v1",
+    "text-classification": "text-classification.v1",
+    "aspect-polarity": "aspect-polarity.v1",
+    "aspect-extraction": "aspect-extraction.v1",
+    "aspect-sentiment": "aspect-sentiment.v1",
+}
+# Keys of the first format that were preprocessing settings at the top level.
+LEGACY_PREPROCESSING = ("max_length", "truncation", "parser", "graph_directed", "graph_self_loops")
+# Keys that once lived in model sections but are runtime choices: read and dropped.
+RUNTIME_KEYS = ("implementation",)
+
+
+class ManifestError(ValueError):
+    """A model folder's config.json is missing, unreadable or incomplete; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A model folder's config.json, typed.
+
+    kind "model": one trained module (`model` is its config section, a dict with "type"; models.base builds it).
+    kind "bundle": several model folders used together (`components`: role -> subfolder, e.g. the aspect model's
+    "extractor" and "polarity"). `preprocessing` holds what a task needs to encode as in training (max_length,
+    truncation, parser, graph settings); `extra` keeps the other keys (trained_on, train, validation ...).
+    """
+
+    path: Path
+    kind: Literal["model", "bundle"]
+    task: str
+    labels: LabelSet
+    model: Mapping[str, Any] | None = None
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
+    components: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_type(self) -> str:
+        if self.model is None:
+            raise ManifestError(f"{self.path / CONFIG_FILE}: a {self.kind} has no model section")
+        return str(self.model["type"])
+
+    def component(self, role: str) -> Path | None:
+        """The folder of a bundle's component, or None when the bundle has no such role."""
+        name = self.components.get(role)
+        return None if not name else self.path / name
+
+    def to_json(self) -> dict[str, Any]:
+        """The config.json this manifest is written as (the current format)."""
+        out: dict[str, Any] = {"format": MANIFEST_FORMAT, "task": self.task, "labels": list(self.labels.names)}
+        if self.model is not None:
+            out["model"] = dict(self.model)
+        if self.preprocessing:
+            out["preprocessing"] = dict(self.preprocessing)
+        if self.components:
+            out["components"] = dict(self.components)
+        out.update(self.extra)
+        if self.description:
+            out["description"] = self.description
+        if self.metrics:
+            out["metrics"] = dict(self.metrics)
+        return out
+
+
+def read_manifest(directory: str | Path) -> Manifest:
+    """Read and check a model folder's config.json (any format this project has written)."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.exists():
+        raise ManifestError(f"{path}: no such file; a sentimentkit model directory has {CONFIG_FILE}")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path}: not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    return manifest_from_dict(raw, Path(directory), str(path))
+
+
+def manifest_from_dict(raw: Mapping[str, Any], directory: Path, where: str = "config.json") -> Manifest:
+    """A Manifest from the dict of a config.json (`where` names it in errors)."""
+    raw = dict(raw)
+    if raw.get("format", 1) > MANIFEST_FORMAT:
+        raise ManifestError(f"{where}: format {raw['format']} is newer than this sentimentkit reads; upgrade it")
+    if "labels" not in raw:
+        raise ManifestError(f"{where}: key 'labels' is missing; is this a sentimentkit model folder?")
+    components = raw.pop("components", None) or {}
+    kind: Literal["model", "bundle"] = "bundle" if components else "model"
+    model = raw.pop("model", None)
+    if kind == "model":
+        if not isinstance(model, dict) or "type" not in model:
+            raise ManifestError(
+                f"{where}: key 'model' (a section with 'type') is missing; is this a sentimentkit model?"
+            )
+        model = {k: v for k, v in model.items() if k not in RUNTIME_KEYS}
+    task = raw.pop("task", None)
+    if task is None:
+        raise ManifestError(f"{where}: key 'task' is missing; it names the task that reads this model")
+    task = LEGACY_TASKS.get(task, task)
+    preprocessing = dict(raw.pop("preprocessing", None) or {})
+    for key in LEGACY_PREPROCESSING:
+        if key in raw:
+            preprocessing.setdefault(key, raw.pop(key))
+    raw.pop("format", None)
+    return Manifest(
+        path=directory,
+        kind=kind,
+        task=task,
+        labels=LabelSet.of(raw.pop("labels")),
+        model=model,
+        preprocessing=preprocessing,
+        components=dict(components),
+        metrics=dict(raw.pop("metrics", None) or {}),
+        description=str(raw.pop("description", "")),
+        extra=raw,
+    )
+
+
+def write_manifest(manifest: Manifest, directory: str | Path | None = None) -> Path:
+    """Write `manifest` as config.json into `directory` (default: its own path). Returns the file."""
+    folder = Path(directory) if directory is not None else manifest.path
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CONFIG_FILE
+    path.write_text(json.dumps(manifest.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_backbone_config(directory: str | Path) -> dict[str, Any] | None:
+    """A pretrained backbone's own (Hugging Face) config.json as a dict, or None when it has none."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,25 +1,36 @@
 """Typed data that users and readers see: frozen dataclasses, no tensors.
 
-Readers yield these; the collate step turns them into tensors; pipelines return predictions.
+Readers yield examples; tasks encode them and decode model outputs into predictions; `Prediction.to_dict()` is
+the one row format that the CLI, files and (later) the service write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+class Span(NamedTuple):
+    """A character span [start, end) into a text. A tuple, so `a, b = span` and `span == (a, b)` work."""
+
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
 class TextExample:
-    """A document or sentence with an optional class label and/or a continuous score.
+    """A document or sentence with an optional class label and/or a continuous value.
 
-    `source` says where it came from ("file:line"), so errors downstream can point back to it.
+    `source` says where it came from ("file:line"), so errors downstream can point back to it; `fields` carries
+    any other columns of the input record that the user asked to keep (they travel to the output row).
     """
 
     text: str
     label: str | None = None
-    score: float | None = None
+    score: float | None = None  # a continuous label (MOSI's sentiment in [-3, 3]); regression tasks train on it
     id: str | None = None
     source: str | None = None
+    fields: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,10 @@ class AspectTerm:
     start: int
     end: int
     polarity: str | None = None
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end)
 
 
 @dataclass(frozen=True)
@@ -77,45 +92,33 @@ class AspectExample:
 
     text: str
     aspect: str
-    spans: tuple[tuple[int, int], ...]
+    spans: tuple[Span, ...]
     polarity: str | None = None
     id: str | None = None
     parse: DepParse | None = None
     source: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spans", tuple(Span(int(a), int(b)) for a, b in self.spans))
+
 
 @dataclass(frozen=True)
 class MultimodalExample:
-    """A clip with its transcript, optional feature arrays (numpy) and a sentiment score in [-3, 3]."""
+    """A clip with its transcript, optional feature arrays (numpy, (T, D)) and a sentiment score in [-3, 3]."""
 
     id: str
     text: str
     score: float | None = None
     annotation: str | None = None
     split: str | None = None
-    audio: object | None = None
-    vision: object | None = None
+    audio: Any | None = None  # np.ndarray (T_a, D_a)
+    vision: Any | None = None  # np.ndarray (T_v, D_v)
     source: str | None = None
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """Document-level sentiment of one text.
-
-    label: 5-point label; polarity: 3-way; score: continuous in [-1, 1] (expected value of the 5-point scale).
-    """
-
-    text: str
-    label: str
-    polarity: str
-    score: float
-    probabilities: dict[str, float] = field(default_factory=dict)
-    aspects: tuple[AspectPrediction, ...] = ()
-
-
-@dataclass(frozen=True)
 class AspectPrediction:
-    """Sentiment towards one aspect, with its character span in the text."""
+    """Sentiment towards one occurrence of an aspect, with its character span in the text."""
 
     aspect: str
     start: int
@@ -124,11 +127,88 @@ class AspectPrediction:
     confidence: float
     probabilities: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end)
+
+    def to_dict(self, digits: int | None = 4) -> dict[str, Any]:
+        return {
+            "aspect": self.aspect,
+            "start": self.start,
+            "end": self.end,
+            "polarity": self.polarity,
+            "confidence": _round(self.confidence, digits),
+            "probabilities": {k: _round(v, digits) for k, v in self.probabilities.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a pipeline says about one input, for every task.
+
+    label: the argmax class (None for an aspect-only model, a regression model, or an input that could not be
+    scored); probabilities: per class; value: a regression output; polarity and score: derived from the label
+    set (a 5-point or 3-way model has them, an emotion model does not): polarity by summed probability over
+    each polarity's classes, score the expected value of the label scale in [-1, 1]. aspects: each aspect
+    occurrence with its polarity. id: the input's id (a given id, else its line or record number).
+    truncated: the text was longer than the model's window and only its start (or head and tail) was read;
+    chunks: with sentence-chunked scoring, how many chunks were scored and averaged. error: why the input got
+    no label (blank, undecodable); warnings: things the user should know (an aspect term that does not occur).
+    fields: other columns of the input record that the user asked to keep.
+    """
+
+    text: str
+    label: str | None = None
+    polarity: str | None = None
+    score: float | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    aspects: tuple[AspectPrediction, ...] = ()
+    id: str | None = None
+    value: float | None = None
+    truncated: bool = False
+    chunks: int | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    fields: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self, digits: int | None = 4, aspects: bool | None = None) -> dict[str, Any]:
+        """A JSON-ready row: id and text first, then whatever this prediction has (None fields left out).
+
+        `digits` rounds the floats (None: full precision); `aspects`: always (True) or never (False) write the
+        aspect list; None writes it when there are aspects.
+        """
+        row: dict[str, Any] = {"id": self.id, "text": self.text}
+        row.update(dict(self.fields))
+        for name in ("label", "polarity"):
+            if getattr(self, name) is not None:
+                row[name] = getattr(self, name)
+        for name in ("score", "value"):
+            if getattr(self, name) is not None:
+                row[name] = _round(getattr(self, name), digits)
+        if self.probabilities:
+            row["probabilities"] = {k: _round(v, digits) for k, v in self.probabilities.items()}
+        if aspects or (aspects is None and self.aspects):
+            row["aspects"] = [a.to_dict(digits) for a in self.aspects]
+        if self.truncated:
+            row["truncated"] = True
+        if self.chunks is not None:
+            row["chunks"] = self.chunks
+        if self.error is not None:
+            row["error"] = self.error
+        if self.warnings:
+            row["warnings"] = list(self.warnings)
+        return row
+
 
 @dataclass(frozen=True)
 class Attribution:
-    """Per-token contributions to a prediction (for explanations)."""
+    """Per-word contributions to a prediction (for explanations): word spans, scores and the explained label."""
 
-    tokens: tuple[str, ...]
+    text: str
+    spans: tuple[Span, ...]
     scores: tuple[float, ...]
     target: str
+
+
+def _round(value: float, digits: int | None) -> float:
+    return float(value) if digits is None else round(float(value), digits)

@@ -9,13 +9,20 @@ another tokenization raises `AlignmentError` instead of being applied to the wro
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..types import DepParse
+from ..types import AspectSentence, DepParse, Span
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+# A sentence ends at . ! ? (runs of them, and closing quotes or brackets after them) followed by whitespace, or
+# at the full-width 。！？ of Chinese and Japanese text, which need no space after them.
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+|[。！？]+[”」』）]*\s*")
 
 
 class AlignmentError(ValueError):
@@ -182,3 +189,102 @@ def project_to_subwords(word_adj: np.ndarray, word_to_subwords: Sequence[Sequenc
     orphans = np.flatnonzero(member.sum(1) == 0)
     matrix[orphans, orphans] = 1.0
     return (matrix > 0).astype(np.float32)
+
+
+# --- where are the words, sentences and terms of a raw text ----------------------------------------------------
+
+
+def word_spans(text: str, boundaries: Sequence[int] = ()) -> list[Span]:
+    """Character spans of the words of `text`, each word also cut at every offset in `boundaries`."""
+    cuts = sorted(set(boundaries))
+    spans: list[Span] = []
+    for match in _WORD.finditer(text):
+        start, end = match.span()
+        for cut in cuts:
+            if start < cut < end:
+                spans.append(Span(start, cut))
+                start = cut
+        spans.append(Span(start, end))
+    return spans
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Character spans of the sentences of `text`, without surrounding whitespace; blank text has none."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.end()))
+        start = match.end()
+    spans.append((start, len(text)))
+    out = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            out.append(Span(a, b))
+    return out
+
+
+def find_term(text: str, term: str) -> list[Span]:
+    """Every occurrence of `term` in `text`, by case-insensitive character search on the raw text.
+
+    An occurrence inside a longer word does not count ("screen" in "screenshot", "price" in "well-priced"), where
+    a word is a run of letters and digits, or such runs joined by single hyphens. Punctuation, "--" and spaces
+    end a word; so does the edge of a character from a script written without spaces (Chinese, Japanese), where
+    any occurrence counts.
+    """
+    term = term.strip()
+    if not term:
+        return []
+    lowered, needle = text.casefold(), term.casefold()
+    if len(lowered) != len(text):  # casefolding changed lengths (e.g. "ß"): fall back to lower(), which keeps them
+        lowered, needle = text.lower(), term.lower()
+        if len(lowered) != len(text):
+            lowered, needle = text, term
+    spans, start = [], lowered.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        if _word_edge(text, start, before=True) and _word_edge(text, end, before=False):
+            spans.append(Span(start, end))
+        start = lowered.find(needle, start + 1)
+    return spans
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() and not _spaceless(ch)
+
+
+def _spaceless(ch: str) -> bool:
+    """Characters of scripts written without spaces between words (CJK ideographs, kana, Thai, Lao, Khmer ...)."""
+    name = unicodedata.name(ch, "")
+    return name.startswith(("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR", "HANGUL SYLLABLE"))
+
+
+def _word_edge(text: str, position: int, before: bool) -> bool:
+    """Whether a term may start (before=True) or end at `position` without splitting a word."""
+    inner = text[position] if before and position < len(text) else text[position - 1] if position > 0 else ""
+    outer_at = position - 1 if before else position
+    if not inner or not _is_word_char(inner) or not 0 <= outer_at < len(text):
+        return True
+    outer = text[outer_at]
+    if _is_word_char(outer):
+        return False
+    if outer == "-":  # a single hyphen between word characters joins a compound ("well-priced")
+        beyond_at = outer_at - 1 if before else outer_at + 1
+        return not (0 <= beyond_at < len(text) and _is_word_char(text[beyond_at]))
+    return True
+
+
+def term_spans(sentence: AspectSentence) -> list[Span]:
+    """The sentence's distinct term spans, sorted, without surrounding whitespace (one laptop term ends in \\xa0)."""
+    spans = set()
+    for term in sentence.terms:
+        start, end = term.start, term.end
+        while start < end and sentence.text[start].isspace():
+            start += 1
+        while end > start and sentence.text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.add(Span(start, end))
+    return sorted(spans)

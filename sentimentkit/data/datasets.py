@@ -29,15 +29,14 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
-    """The benchmark data folder: `explicit`, else $SENTIMENTKIT_DATA, else `shared/data` beside the checkout."""
+    """The benchmark data folder: `explicit`, else $SENTIMENTKIT_DATA, else `../shared/data` from the current
+    directory (running from a checkout that has the shared folder beside it). Never a path relative to where the
+    package is installed."""
     candidates = [Path(explicit)] if explicit else []
     if not candidates and os.environ.get("SENTIMENTKIT_DATA"):
         candidates = [Path(os.environ["SENTIMENTKIT_DATA"])]
     if not candidates:
-        candidates = [
-            Path.cwd().parent / "shared" / "data",
-            Path(__file__).resolve().parents[3] / "shared" / "data",
-        ]
+        candidates = [Path.cwd().parent / "shared" / "data"]
     for path in candidates:
         if path.is_dir():
             return path
@@ -47,19 +46,36 @@ def data_dir(explicit: str | Path | None = None) -> Path:
     )
 
 
+# A dataset's label scheme -> the task (a TASKS name) that trains and scores on it.
+SCHEME_TASKS = {
+    "sentiment-5": "text-classification.v1",
+    "sentiment-2": "text-classification.v1",
+    "emotion-4": "text-classification.v1",
+    "regression": "text-classification.v1",  # MOSI transcripts: the 3-way polarity of the score
+    "aspect-polarity": "aspect-polarity.v1",
+    "aspect-extraction": "aspect-extraction.v1",
+}
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A named dataset. `read(split, root)` returns examples for "train" | "validation" | "test".
 
-    `carve` means the source has no validation split: validation is carved from the full train split.
+    scheme: what its labels are ("sentiment-5", "aspect-polarity", "regression" ...); task: the TASKS name that
+    trains on it (None: no model task, e.g. the treebank the parser trains on). `carve` means the source has no
+    validation split: validation is carved from the full train split.
     """
 
     name: str
-    task: str
+    scheme: str
     labels: LabelSet | None
     read: Callable[[str, Path], list[Any]]
     carve: bool
     description: str
+
+    @property
+    def task(self) -> str | None:
+        return SCHEME_TASKS.get(self.scheme)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -207,90 +223,95 @@ def _ewt(split: str, root: Path) -> list[Any]:
     return list(read_conllu(_file(root, f"ud_english_ewt/en_ewt-ud-{name}.conllu.xz")))
 
 
-def _add(name: str, task: str, labels: LabelSet | None, read, carve: bool, description: str) -> None:
-    DATASETS.add(name, DatasetSpec(name, task, labels, read, carve, description))
+def _add(name: str, scheme: str, labels: LabelSet | None, read, carve: bool, description: str) -> None:
+    DATASETS.add(name, DatasetSpec(name, scheme, labels, read, carve, description))
 
 
-_add("sst5", "sentiment-5", SENTIMENT5, _sst(False), False, "SST-5 sentences (8544/1101/2210)")
-_add(
-    "sst5-phrases",
-    "sentiment-5",
-    SENTIMENT5,
-    _sst(True),
-    False,
-    "SST-5, every distinct phrase of each split's trees (train 159k)",
-)
-_add("tweeteval-emotion", "emotion-4", EMOTION4, _tweeteval, False, "TweetEval emotion (3257/374/1421)")
-_add("imdb", "sentiment-2", BINARY, _imdb, True, "IMDb reviews (25000/25000; validation carved from train)")
-_absa_sizes = {  # (train incl. the carved validation, test) aspect instances in the shared files
-    "laptop14": (2328, 638),
-    "restaurant14": (3608, 1120),
-    "twitter": (6248, 692),
-    "restaurant15": (1204, 542),
-    "restaurant16": (1748, 616),
-}
-_absa_sets = {
-    "laptop14": ("absa/semeval14/Laptops_Train.xml.seg", "absa/semeval14/Laptops_Test_Gold.xml.seg"),
-    "restaurant14": (
-        "absa/semeval14/Restaurants_Train.xml.seg",
-        "absa/semeval14/Restaurants_Test_Gold.xml.seg",
-    ),
-    "twitter": ("absa/twitter/train.raw", "absa/twitter/test.raw"),
-    "restaurant15": ("absa/semeval15/restaurant_train.raw", "absa/semeval15/restaurant_test.raw"),
-    "restaurant16": ("absa/semeval16/restaurant_train.raw", "absa/semeval16/restaurant_test.raw"),
-}
-for _name, (_train, _test) in _absa_sets.items():
+def _register() -> None:
+    """Declare every named dataset (a function, so that its loop variables stay local)."""
+    _add("sst5", "sentiment-5", SENTIMENT5, _sst(False), False, "SST-5 sentences (8544/1101/2210)")
     _add(
-        _name,
+        "sst5-phrases",
+        "sentiment-5",
+        SENTIMENT5,
+        _sst(True),
+        False,
+        "SST-5, every distinct phrase of each split's trees (train 159k)",
+    )
+    _add("tweeteval-emotion", "emotion-4", EMOTION4, _tweeteval, False, "TweetEval emotion (3257/374/1421)")
+    _add("imdb", "sentiment-2", BINARY, _imdb, True, "IMDb reviews (25000/25000; validation carved from train)")
+    absa_sizes = {  # (train incl. the carved validation, test) aspect instances in the shared files
+        "laptop14": (2328, 638),
+        "restaurant14": (3608, 1120),
+        "twitter": (6248, 692),
+        "restaurant15": (1204, 542),
+        "restaurant16": (1748, 616),
+    }
+    absa_sets = {
+        "laptop14": ("absa/semeval14/Laptops_Train.xml.seg", "absa/semeval14/Laptops_Test_Gold.xml.seg"),
+        "restaurant14": (
+            "absa/semeval14/Restaurants_Train.xml.seg",
+            "absa/semeval14/Restaurants_Test_Gold.xml.seg",
+        ),
+        "twitter": ("absa/twitter/train.raw", "absa/twitter/test.raw"),
+        "restaurant15": ("absa/semeval15/restaurant_train.raw", "absa/semeval15/restaurant_test.raw"),
+        "restaurant16": ("absa/semeval16/restaurant_train.raw", "absa/semeval16/restaurant_test.raw"),
+    }
+    for name, (train, test) in absa_sets.items():
+        _add(
+            name,
+            "aspect-polarity",
+            POLARITY3,
+            _absa(train, test),
+            True,
+            f"{name} aspect polarity, ABSA-PyTorch 3-line split ({absa_sizes[name][0]} train / "
+            f"{absa_sizes[name][1]} test; validation carved from train)",
+        )
+    # The shipped absa-en's polarity data: the two SemEval-2014 domains together (test: both; score each alone).
+    absa14 = (_absa(*absa_sets["laptop14"]), _absa(*absa_sets["restaurant14"]))
+    _add(
+        "absa14",
         "aspect-polarity",
         POLARITY3,
-        _absa(_train, _test),
+        lambda split, root: [x for read in absa14 for x in read(split, root)],
         True,
-        f"{_name} aspect polarity, ABSA-PyTorch 3-line split ({_absa_sizes[_name][0]} train / "
-        f"{_absa_sizes[_name][1]} test; validation carved from train)",
+        "laptop14 + restaurant14 aspect polarity, 3-line split (validation carved from the joint train)",
     )
-# The shipped absa-en's polarity data: the two SemEval-2014 domains together (test: both; score each alone).
-_absa14 = (_absa(*_absa_sets["laptop14"]), _absa(*_absa_sets["restaurant14"]))
-_add(
-    "absa14",
-    "aspect-polarity",
-    POLARITY3,
-    lambda split, root: [x for read in _absa14 for x in read(split, root)],
-    True,
-    "laptop14 + restaurant14 aspect polarity, 3-line split (validation carved from the joint train)",
-)
-_add(
-    "mosi-text",
-    "regression",
-    POLARITY3,
-    _mosi,
-    False,
-    "CMU-MOSI transcripts, score in [-3, 3] (1284/229/686)",
-)
-_add("ud-ewt", "dependency-parsing", None, _ewt, False, "UD English EWT v2.16 (12544/2001/2077)")
-for _name, _folder in (("laptop14-corenlp", "Laptops"), ("restaurant14-corenlp", "Restaurants")):
     _add(
-        _name,
-        "aspect-polarity",
+        "mosi-text",
+        "regression",
         POLARITY3,
-        _corenlp(_folder),
-        True,
-        f"{_name}: the GCN papers' split with Stanford CoreNLP parses (validation carved from train)",
+        _mosi,
+        False,
+        "CMU-MOSI transcripts, score in [-3, 3] (1284/229/686)",
     )
-# Aspect term extraction: every sentence (those without terms too) with all its terms, conflict included.
-# Sentences have no label, so the validation carve is a plain random 10 % with the fixed seed.
-_laptop_xml = ("Laptop_Train_v2.xml", "Laptops_Test_Gold.xml")
-_restaurant_xml = ("Restaurants_Train_v2.xml", "Restaurants_Test_Gold.xml")
-for _name, _files, _about in (
-    ("laptop14-ate", (_laptop_xml,), "SemEval-2014 laptops (3045/800 sentences)"),
-    ("restaurant14-ate", (_restaurant_xml,), "SemEval-2014 restaurants (3041/800 sentences)"),
-    ("absa14-ate", (_laptop_xml, _restaurant_xml), "laptops + restaurants (test: both; score each alone)"),
-):
-    _add(
-        _name,
-        "aspect-extraction",
-        ASPECT_BIO,
-        _semeval_xml(*_files),
-        True,
-        f"{_about}: aspect term extraction from the XML (validation carved from train)",
-    )
+    _add("ud-ewt", "dependency-parsing", None, _ewt, False, "UD English EWT v2.16 (12544/2001/2077)")
+    for name, folder in (("laptop14-corenlp", "Laptops"), ("restaurant14-corenlp", "Restaurants")):
+        _add(
+            name,
+            "aspect-polarity",
+            POLARITY3,
+            _corenlp(folder),
+            True,
+            f"{name}: the GCN papers' split with Stanford CoreNLP parses (validation carved from train)",
+        )
+    # Aspect term extraction: every sentence (those without terms too) with all its terms, conflict included.
+    # Sentences have no label, so the validation carve is a plain random 10 % with the fixed seed.
+    laptop_xml = ("Laptop_Train_v2.xml", "Laptops_Test_Gold.xml")
+    restaurant_xml = ("Restaurants_Train_v2.xml", "Restaurants_Test_Gold.xml")
+    for name, files, about in (
+        ("laptop14-ate", (laptop_xml,), "SemEval-2014 laptops (3045/800 sentences)"),
+        ("restaurant14-ate", (restaurant_xml,), "SemEval-2014 restaurants (3041/800 sentences)"),
+        ("absa14-ate", (laptop_xml, restaurant_xml), "laptops + restaurants (test: both; score each alone)"),
+    ):
+        _add(
+            name,
+            "aspect-extraction",
+            ASPECT_BIO,
+            _semeval_xml(*files),
+            True,
+            f"{about}: aspect term extraction from the XML (validation carved from train)",
+        )
+
+
+_register()

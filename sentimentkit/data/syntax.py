@@ -116,6 +116,7 @@ class Parser:
         self.cache_size = cache_size
         self._cache: OrderedDict[str | tuple[str, ...], DepParse] = OrderedDict()
         self._lock = threading.Lock()
+        self._pipe_lock = threading.Lock()  # spaCy pipelines are not documented as thread-safe: one pipe at a time
 
     def __repr__(self) -> str:
         return f"Parser({self.name!r}, components={self.nlp.pipe_names}, cached={len(self._cache)})"
@@ -129,7 +130,8 @@ class Parser:
         keys = [_key(s) for s in sentences]
         found = {k: p for k in keys if (p := self._get(k)) is not None}
         todo = list(dict.fromkeys(k for k in keys if k not in found))
-        docs = self.nlp.pipe((self._make_doc(k) for k in todo), batch_size=batch_size)
+        with self._pipe_lock:
+            docs = list(self.nlp.pipe((self._make_doc(k) for k in todo), batch_size=batch_size))
         for key, doc in zip(todo, docs, strict=True):
             found[key] = parse_from_doc(doc, text=key if isinstance(key, str) else None)
             self._put(key, found[key])
@@ -177,20 +179,21 @@ def _key(sentence: Sentence) -> str | tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_parser(name: str) -> Parser:
+def shared_parser(name: str) -> Parser:
+    """The process's one parser for `name` (loaded on first use; up to four names are kept)."""
     return load_parser(name)
 
 
 def parse(sentence: Sentence, parser: str | Parser = DEFAULT_PARSER) -> DepParse:
     """Parse one sentence (words or raw text) with a parser or a parser name (loaded once, then shared)."""
-    return (parser if isinstance(parser, Parser) else _shared_parser(parser)).parse(sentence)
+    return (parser if isinstance(parser, Parser) else shared_parser(parser)).parse(sentence)
 
 
 def parse_many(
     sentences: Iterable[Sentence], parser: str | Parser = DEFAULT_PARSER, batch_size: int = 256
 ) -> list[DepParse]:
     """Parse many sentences in batches with a parser or a parser name (loaded once, then shared)."""
-    return (parser if isinstance(parser, Parser) else _shared_parser(parser)).parse_many(sentences, batch_size)
+    return (parser if isinstance(parser, Parser) else shared_parser(parser)).parse_many(sentences, batch_size)
 
 
 def parse_from_doc(doc: Any, text: str | None = None) -> DepParse:

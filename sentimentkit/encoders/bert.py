@@ -10,7 +10,6 @@ give the same token states and that both tokenizers give the same ids.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,15 +18,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..hub import read_backbone_config
+
 SUPPORTED = {"model_type": "bert", "position_embedding_type": "absolute", "hidden_act": "gelu"}
 
 
 def supports(model_dir: str | Path) -> bool:
     """Whether the backbone in `model_dir` is a BERT this module reproduces exactly."""
-    config_path, weights = Path(model_dir, "config.json"), Path(model_dir, "model.safetensors")
-    if not (config_path.exists() and weights.exists() and Path(model_dir, "tokenizer.json").exists()):
+    config = read_backbone_config(model_dir)
+    weights = Path(model_dir, "model.safetensors")
+    if config is None or not (weights.exists() and Path(model_dir, "tokenizer.json").exists()):
         return False
-    config = json.loads(config_path.read_text(encoding="utf-8"))
     return all(config.get(k, "absolute" if k == "position_embedding_type" else None) == v for k, v in SUPPORTED.items())
 
 
@@ -97,9 +98,10 @@ class _Intermediate(nn.Module):
     def __init__(self, c: SimpleNamespace) -> None:
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.intermediate_act_fn = nn.GELU()  # exact (erf) GELU, as BERT's "gelu"; a module, as MoE insertion expects
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.dense(x))  # exact (erf) GELU, as BERT's "gelu"
+        return self.intermediate_act_fn(self.dense(x))
 
 
 class _Layer(nn.Module):
@@ -133,7 +135,7 @@ class NativeBert(nn.Module):
     def from_pretrained(cls, model_dir: str | Path) -> NativeBert:
         from safetensors.torch import load_file
 
-        config = SimpleNamespace(**json.loads(Path(model_dir, "config.json").read_text(encoding="utf-8")))
+        config = SimpleNamespace(**(read_backbone_config(model_dir) or {}))
         config.pad_token_id = getattr(config, "pad_token_id", 0)
         model = cls(config)
         state = load_file(str(Path(model_dir, "model.safetensors")))
@@ -179,13 +181,13 @@ class FastTokenizer:
 
     def __call__(
         self,
-        texts,
+        texts: str | list[str] | list[list[str]],
         add_special_tokens: bool = True,
         truncation: bool = False,
         max_length: int | None = None,
         is_split_into_words: bool = False,
         return_offsets_mapping: bool = False,
-    ) -> Encoded:
+    ) -> TokenizerOutput:
         single = isinstance(texts, str) or (is_split_into_words and bool(texts) and isinstance(texts[0], str))
         batch = [texts] if single else list(texts)
         with self._lock:  # truncation is tokenizer state: one call at a time sets and clears it
@@ -197,10 +199,10 @@ class FastTokenizer:
                 )
             finally:
                 self.tokenizer.no_truncation()
-        return Encoded(encodings, single, return_offsets_mapping)
+        return TokenizerOutput(encodings, single, return_offsets_mapping)
 
 
-class Encoded(dict):
+class TokenizerOutput(dict):
     """input_ids (and offset_mapping) of a tokenizer call, with word_ids(i) like a BatchEncoding."""
 
     def __init__(self, encodings: list, single: bool, offsets: bool) -> None:

@@ -6,27 +6,51 @@ Adapters: "full" (everything trains), "lora" (low-rank adapters, the rest frozen
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from ..hub import resolve
-from .lora import add_lora, merge_lora
+from .lora import DEFAULT_ADAPTER, add_lora, merge_lora, use_adapter
+from .pool import IMPLEMENTATIONS, EncoderPool
 
 ADAPTERS = ("full", "lora", "bitfit", "frozen")
-IMPLEMENTATIONS = ("transformers", "native")
+SHAREABLE_ADAPTERS = ("lora", "frozen")  # adapters that leave the backbone's own weights untouched
 POOLINGS = ("mean", "cls")
+DEFAULT_BACKBONE = "minilm"
 
 
-def _quiet_transformers() -> None:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What this project asks of a tokenizer: a Hugging Face fast tokenizer, our `FastTokenizer`, or a
+    `WordVocab` (which supports the first form only). Called on a string or a batch of strings (or word lists
+    with `is_split_into_words`), it returns a mapping with "input_ids" (and "offset_mapping" on request)."""
+
+    cls_token_id: int
+    sep_token_id: int
+
+    def __call__(self, texts: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off while it loads a backbone, then as the user had them: loading a
+    model must not change the user's process (their logging, their environment)."""
     from transformers.utils import logging
 
+    verbosity, bars_off = logging.get_verbosity(), logging.is_progress_bar_enabled() is False
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if not bars_off:
+            logging.enable_progress_bar()
 
 
 def load_backbone(name: str, implementation: str = "transformers") -> nn.Module:
@@ -43,13 +67,13 @@ def load_backbone(name: str, implementation: str = "transformers") -> nn.Module:
 
         if supports(path):
             return NativeBert.from_pretrained(path)
-    _quiet_transformers()
-    from transformers import AutoModel
+    with _quiet_transformers():
+        from transformers import AutoModel
 
-    return AutoModel.from_pretrained(path)
+        return AutoModel.from_pretrained(path)
 
 
-def load_tokenizer(name: str, implementation: str = "transformers"):
+def load_tokenizer(name: str, implementation: str = "transformers") -> Tokenizer:
     """Load the tokenizer that belongs to backbone `name` (for "native", through `tokenizers` alone)."""
     path = resolve(name).path
     if implementation == "native":
@@ -57,10 +81,10 @@ def load_tokenizer(name: str, implementation: str = "transformers"):
 
         if supports(path):
             return FastTokenizer(path)
-    _quiet_transformers()
-    from transformers import AutoTokenizer
+    with _quiet_transformers():
+        from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path)
 
 
 class TextEncoder(nn.Module):
@@ -68,7 +92,7 @@ class TextEncoder(nn.Module):
 
     def __init__(
         self,
-        backbone: str = "minilm",
+        backbone: str = DEFAULT_BACKBONE,
         pooling: str = "mean",
         adapter: str = "lora",
         lora_r: int = 8,
@@ -77,6 +101,7 @@ class TextEncoder(nn.Module):
         lora_targets: Sequence[str] = ("query", "key", "value", "dense"),
         gradient_checkpointing: bool = False,
         implementation: str = "transformers",
+        pool: EncoderPool | None = None,
     ) -> None:
         super().__init__()
         if adapter not in ADAPTERS:
@@ -84,16 +109,22 @@ class TextEncoder(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling {pooling!r}: expected one of {POOLINGS}")
         self.pooling = pooling
-        self.model = load_backbone(backbone, implementation)
+        self.shared = pool is not None and adapter in SHAREABLE_ADAPTERS and not gradient_checkpointing
+        # the adapter this encoder applies; a frozen encoder on a shared backbone gets a name no layer holds
+        self.adapter_name = pool.adapter_name() if self.shared else DEFAULT_ADAPTER
+        if self.shared:
+            self.model = pool.backbone(backbone, implementation)
+        else:
+            self.model = load_backbone(backbone, implementation)
         if getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # we pool ourselves; an unused pooler would only be saved and carried
         self.hidden_size = int(self.model.config.hidden_size)
         if gradient_checkpointing and hasattr(self.model, "gradient_checkpointing_enable"):
             self.model.gradient_checkpointing_enable()
-        if adapter != "full":
+        if adapter != "full" and not self.shared:
             self.model.requires_grad_(False)
         if adapter == "lora":
-            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout)
+            add_lora(self.model, lora_targets, lora_r, lora_alpha, lora_dropout, self.adapter_name)
         elif adapter == "bitfit":
             for name, param in self.model.named_parameters():
                 if name.endswith(".bias"):
@@ -104,16 +135,22 @@ class TextEncoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # input_ids, attention_mask, token_type_ids (segment ids, optional): (B, T)
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        states = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state  # (B, T, H)
+        with use_adapter(self.adapter_name):
+            states = self.model(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        # states: (B, T, H)
         if self.pooling == "cls":
             return states, states[:, 0]
         mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, H)
         return states, pooled
 
-    def merge_adapters(self) -> None:
-        """Fold LoRA adapters into the weights: same outputs, plain-Linear speed. Irreversible."""
+    def merge_adapters(self) -> bool:
+        """Fold LoRA adapters into the weights: same outputs, plain-Linear speed. Irreversible. A shared
+        backbone serves other adapters too, so it is left as it is (returns False)."""
+        if self.shared:
+            return False
         merge_lora(self.model)
+        return True
 
 
 @dataclass(frozen=True)
@@ -121,7 +158,7 @@ class EncoderSettings:
     """The config fields every encoder-based model shares: which backbone, and how much of it trains."""
 
     type: str = ""
-    backbone: str = "minilm"
+    backbone: str = DEFAULT_BACKBONE
     adapter: str = "full"
     lora_r: int = 8
     lora_alpha: float = 16.0
@@ -131,9 +168,12 @@ class EncoderSettings:
 
 
 def build_encoder(
-    settings: EncoderSettings, pooling: str = "mean", implementation: str = "transformers"
+    settings: EncoderSettings,
+    pooling: str = "mean",
+    implementation: str = "transformers",
+    pool: EncoderPool | None = None,
 ) -> TextEncoder:
-    """The TextEncoder that a model config's shared settings describe."""
+    """The TextEncoder that a model config's shared settings describe, on the given implementation (and pool)."""
     return TextEncoder(
         backbone=settings.backbone,
         pooling=pooling,
@@ -144,4 +184,5 @@ def build_encoder(
         lora_targets=settings.lora_targets,
         gradient_checkpointing=settings.gradient_checkpointing,
         implementation=implementation,
+        pool=pool,
     )

@@ -1,91 +1,187 @@
-"""Pipeline: texts in, typed predictions out. Uses the training code's own encoding (no drift)."""
+"""Pipeline: inputs in, one `Prediction` per input out, for every task. It uses the task's own encoding (the code
+that training used), so inference cannot drift from training.
+
+`Pipeline.load` reads a model folder's manifest, picks its task from `TASKS`, and loads the model on a `Runtime`
+(by default the plain-torch BERT with one shared backbone for every model it loads: a document model with its
+aspect model holds one MiniLM, not three). Loaded pipelines are re-entrant: threads may call one concurrently.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
+from typing import Any
 
-import numpy as np
+from ..encoders.pool import Runtime, inference_runtime
+from ..hub import Manifest, ModelNotFoundError, read_manifest, resolve, shipped_models
+from ..labels import LabelSet
+from ..tasks.base import TASKS, Task
+from ..types import AspectPrediction, Prediction, Span, TextExample
 
-from ..labels import BINARY, FIVE_TO_THREE, POLARITY3, SENTIMENT5, LabelSet
-from ..types import Prediction
+Inputs = str | Sequence[str] | Sequence[TextExample]
 
 
 class Pipeline:
-    """Document sentiment for any text-classifier checkpoint.
+    """A loaded model and its task. `pipeline(texts)` -> list[Prediction] (aspects filled for aspect models, and
+    for a document model loaded with `aspects=`)."""
 
-    For a 5-point model: `label` is the 5-point class, `polarity` the 3-way collapse (0-1 negative,
-    2 neutral, 3-4 positive, by summed probability), and `score` the expected value of the scale mapped to
-    [-1, 1]. For other label sets, `label` and `polarity` are the argmax class and `score` is
-    p(positive) - p(negative) where those labels exist, else 0. With `aspects` (an AspectPipeline that can
-    extract), each prediction also lists the text's aspects with their polarity (`Prediction.aspects`).
-    """
-
-    def __init__(self, model, meta: dict, tokenizer, batch_size: int = 32, aspects=None) -> None:
-        self.model, self.meta, self.tokenizer, self.batch_size = model, meta, tokenizer, batch_size
-        self.aspects = aspects  # an AspectPipeline with an extractor: predictions then carry their aspects
-        self.labels = LabelSet(tuple(meta["labels"]))
-        self.max_length = int(meta.get("max_length", 128))
-        self.truncation = meta.get("truncation", "head")
+    def __init__(
+        self, manifest: Manifest, task: Task, model: Any, batch_size: int = 32, aspects: Pipeline | None = None
+    ) -> None:
+        self.manifest, self.task, self.model, self.batch_size = manifest, task, model, batch_size
+        self.aspects = aspects  # an aspect pipeline whose predictions fill Prediction.aspects
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
-        """Load a saved model. `merge_adapters` folds LoRA into the weights: about 1 s once, then faster
-        batches; worth it for bulk scoring, not for a single sentence (cold start)."""
-        from ..models import MODELS, load_checkpoint
-        from ..models.base import load_model_tokenizer, read_meta
+    def load(
+        cls,
+        name_or_path: str,
+        *,
+        runtime: Runtime | None = None,
+        batch_size: int = 32,
+        aspects: str | None = None,
+        merge_adapters: bool = False,
+    ) -> Pipeline:
+        """A shipped model name (see `sentimentkit.available_models()`) or a model directory.
 
-        # Models that accept it run on the plain-torch BERT when their backbone is one (fast start-up).
-        fields = MODELS.get(read_meta(directory)["model"]["type"]).config_cls.__dataclass_fields__
-        implementation = "native" if "implementation" in fields else "transformers"
-        model, meta = load_checkpoint(
-            directory, {"implementation": implementation} if implementation == "native" else None
-        )
-        encoder = getattr(model, "encoder", None)
-        if merge_adapters and encoder is not None and hasattr(encoder, "merge_adapters"):
-            encoder.merge_adapters()
-        return cls(model, meta, load_model_tokenizer(meta, directory, implementation), batch_size)
+        aspects: an aspect model (such as "absa-en") whose aspects each prediction also carries. runtime: how to
+        run (default: native BERT, one backbone shared by every model this call loads). merge_adapters: fold
+        LoRA adapters into private copies of the backbone instead (slower to load and more memory, faster on
+        large inputs).
+        """
+        if runtime is None:
+            runtime = inference_runtime(share=not merge_adapters)
+        manifest = _manifest(name_or_path)
+        attached = None
+        if aspects is not None:
+            if manifest.task in ASPECT_TASKS:
+                raise ValueError(f"{name_or_path!r} is an aspect model already; `aspects` goes with a document model")
+            attached = cls.load(aspects, runtime=runtime, batch_size=batch_size, merge_adapters=merge_adapters)
+            if attached.manifest.task not in ASPECT_TASKS or not attached.can_extract:
+                raise ValueError(f"aspects={aspects!r} is not an aspect model with an extractor (such as 'absa-en')")
+        task, model = TASKS.get(manifest.task).from_manifest(manifest, runtime)
+        if merge_adapters:
+            _merge(model)
+        return cls(manifest, task, model, batch_size, attached)
+
+    @classmethod
+    def from_pretrained(cls, directory: str, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
+        """The same as `load` (kept for callers of the first release)."""
+        return cls.load(str(directory), batch_size=batch_size, merge_adapters=merge_adapters)
+
+    @property
+    def labels(self) -> LabelSet:
+        return self.task.labels
+
+    @property
+    def can_extract(self) -> bool:
+        """Whether this pipeline finds aspects by itself (an aspect model with an extractor)."""
+        return getattr(self.task, "extractor", None) is not None
 
     def __call__(
         self,
-        texts: str | Sequence[str],
+        inputs: Inputs,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        **options: Any,
     ) -> list[Prediction]:
-        """Predict each text. A single string gives a one-element list."""
-        from ..data.collate import Encoded, encode_texts
-        from .predict import predict_logits, softmax
+        """One Prediction per input, in order. A single string gives a one-element list.
 
-        if isinstance(texts, str):
-            texts = [texts]
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"text {i} is a {type(text).__name__}; expected str")
-        if not texts:
+        Options by task: text classification `long_texts="truncate" | "chunks"`; aspect models `aspects=[...]`
+        (terms to score in every text, or one list per text; default: extract them).
+        """
+        examples = as_examples(inputs)
+        if not examples:
             return []
-        ids = encode_texts(self.tokenizer, texts, self.max_length, self.truncation)
-        logits = predict_logits(self.model, [Encoded(x) for x in ids], batch_size or self.batch_size, on_batch)
-        probs = softmax(logits)
-        predictions = [self._prediction(t, p) for t, p in zip(texts, probs, strict=True)]
+        size = batch_size or self.batch_size
+        doc_options = {k: v for k, v in options.items() if not (self.aspects is not None and k == "aspects")}
+        predictions = self.task.predict(self.model, examples, size, on_batch=on_batch, **doc_options)
         if self.aspects is None:
             return predictions
-        found = self.aspects(texts, batch_size=batch_size)
-        return [replace(p, aspects=tuple(a)) for p, a in zip(predictions, found, strict=True)]
+        found = self.aspects(examples, batch_size=batch_size, aspects=options.get("aspects"))
+        return [
+            replace(p, aspects=a.aspects, warnings=p.warnings + a.warnings) if p.error is None else p
+            for p, a in zip(predictions, found, strict=True)
+        ]
 
-    def _prediction(self, text: str, p: np.ndarray) -> Prediction:
-        names = self.labels.names
-        probabilities = {n: float(v) for n, v in zip(names, p, strict=True)}
-        label = names[int(p.argmax())]
-        if self.labels == SENTIMENT5:
-            three = {n: 0.0 for n in POLARITY3.names}
-            for name, value in probabilities.items():
-                three[FIVE_TO_THREE[name]] += value
-            polarity = max(three, key=three.get)
-            score = float(np.dot(p, np.linspace(-1.0, 1.0, len(names))))
+    def stream(
+        self, inputs: Iterable[str | TextExample], batch_size: int | None = None, **options: Any
+    ) -> Iterator[Prediction]:
+        """Predictions for an iterable of any length, yielded in input order as each chunk of inputs is scored."""
+        size = batch_size or self.batch_size
+        chunk: list[str | TextExample] = []
+        for item in inputs:
+            chunk.append(item)
+            if len(chunk) >= size * 8:  # a few batches at a time: sorting by length still pays, memory stays flat
+                yield from self(chunk, batch_size=size, **options)
+                chunk = []
+        if chunk:
+            yield from self(chunk, batch_size=size, **options)
+
+    def extract(self, texts: str | Sequence[str]) -> list[list[Span]]:
+        """The aspect term spans of each text (no polarity); needs an aspect model with an extractor."""
+        if not self.can_extract:
+            raise ValueError(f"{self.manifest.path} has no aspect extractor")
+        from ..tasks.aspect import _extract
+
+        return [sorted(x) for x in _extract(self.task.extractor, self.model.extractor, _texts(texts), self.batch_size)]
+
+
+class AspectPipeline(Pipeline):
+    """The first release's aspect pipeline: `pipeline(texts)` -> one list of AspectPrediction per text.
+
+    Kept for one release; `sentimentkit.load("absa-en")` now returns a `Pipeline` whose predictions carry
+    their aspects.
+    """
+
+    def __call__(  # type: ignore[override]
+        self,
+        texts: Inputs,
+        aspects: Sequence[str] | Sequence[Sequence[str]] | None = None,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[list[AspectPrediction]]:
+        predictions = super().__call__(texts, batch_size=batch_size, on_batch=on_batch, aspects=aspects)
+        return [list(p.aspects) for p in predictions]
+
+
+ASPECT_TASKS = ("aspect-sentiment.v1", "aspect-polarity.v1")
+
+
+def as_examples(inputs: Inputs | Iterable[str | TextExample]) -> list[TextExample]:
+    """Strings and TextExamples -> TextExamples (TypeError names the position of anything else)."""
+    if isinstance(inputs, str | TextExample):
+        inputs = [inputs]
+    out = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, str):
+            out.append(TextExample(text=x))
+        elif isinstance(x, TextExample):
+            out.append(x)
         else:
-            polarity = label
-            score = probabilities.get("positive", 0.0) - probabilities.get("negative", 0.0)
-            if self.labels not in (BINARY, POLARITY3):
-                score = 0.0
-        return Prediction(text=text, label=label, polarity=polarity, score=score, probabilities=probabilities)
+            raise TypeError(f"input {i} is a {type(x).__name__}; expected str or TextExample")
+    return out
+
+
+def _texts(texts: str | Sequence[str]) -> list[str]:
+    return [x.text for x in as_examples(texts)]
+
+
+def _manifest(name_or_path: str) -> Manifest:
+    resolved = resolve(name_or_path)
+    if resolved.kind in {"backbone", "hub"}:
+        raise ModelNotFoundError(
+            f"{name_or_path!r} is a pretrained encoder, not a sentiment model; train one with "
+            "`sentimentkit train CONFIG.yaml` or load a shipped model: " + ", ".join(shipped_models())
+        )
+    return read_manifest(resolved.path)
+
+
+def _merge(model: Any) -> None:
+    """Fold LoRA into the weights of every encoder of `model` (a module, or a bundle's parts)."""
+    parts = [model] if not hasattr(model, "polarity") else [model.polarity, model.extractor]
+    for part in parts:
+        if part is None:
+            continue
+        for module in part.modules():
+            if hasattr(module, "merge_adapters"):
+                module.merge_adapters()

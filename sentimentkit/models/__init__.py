@@ -1,6 +1,6 @@
 """Models. Every built-in model is declared here and its module imported on first use (see Registry.add_lazy)."""
 
-from .base import MODELS, build_model, load_checkpoint, save_checkpoint
+from .base import MODELS, ModelOutput, ModelSpec, Runtime, build_model, load_checkpoint, save_checkpoint
 
 BUILTIN = {
     "text-classifier": "document",
@@ -20,7 +20,13 @@ BUILTIN = {
     "spc": "aspect",
     "ate": "extraction",
 }
-for _name, _module in BUILTIN.items():
-    MODELS.add_lazy(_name, f"{__name__}.{_module}")
 
-__all__ = ["MODELS", "build_model", "load_checkpoint", "save_checkpoint"]
+
+def _declare_builtin() -> None:
+    for name, module in BUILTIN.items():
+        MODELS.add_lazy(name, f"{__name__}.{module}")
+
+
+_declare_builtin()
+
+__all__ = ["MODELS", "ModelOutput", "ModelSpec", "Runtime", "build_model", "load_checkpoint", "save_checkpoint"]

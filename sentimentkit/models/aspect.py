@@ -7,8 +7,9 @@ the context attends with the pooled aspect and the aspect with the pooled contex
 concatenated and classified. `asgcn` is the same trunk without MDW and with ASGCN's readout (the masked aspect
 attends over the BiLSTM states); `spc` classifies "[CLS] sentence [SEP] aspect [SEP]".
 
-Inputs come from `data.absa_collate`: `input_format` says how to encode (pair or sentence), `uses_graph` whether
-the examples need dependency parses. Everything after the encoder lives in `head`, so it trains at `head_lr`.
+Inputs are `AspectBatch`es (`data/encoding.py`, `data/collate.py`): `input_format` says how to encode (pair or
+sentence), `uses_graph` whether the examples need dependency parses. Everything after the encoder lives in
+`head`, so it trains at `head_lr`.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..data.collate import AspectBatch
+from ..encoders.pool import Runtime
 from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
 from ..labels import LabelSet
-from .base import MODELS, ModelSpec
+from .base import MODELS, ModelOutput, ModelSpec
 
-TASK = "aspect-polarity"
+TASK = "aspect-polarity.v1"
 READOUTS = ("interactive", "pooled", "aspect-attention")
 
 
@@ -37,7 +40,6 @@ class AspectSettings(EncoderSettings):
     """The pretrained encoder and how much of it trains (see `encoders.text.EncoderSettings`), and dropout."""
 
     dropout: float = 0.1  # on the BiLSTM input and on the classifier input
-    implementation: str = "transformers"  # "native": plain-torch BERT for fast start-up (inference)
 
     input_format: ClassVar[str] = "sentence"  # "pair": encode "sentence [SEP] aspect" (encode_aspect_examples)
     uses_graph: ClassVar[bool] = False  # True: the examples need dependency parses
@@ -229,11 +231,9 @@ class AspectGraphHead(nn.Module):
 # --- models --------------------------------------------------------------------------------------------
 
 
-def _output(logits: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    out = {"logits": logits.float()}
-    if labels is not None:
-        out["loss"] = F.cross_entropy(out["logits"], labels)
-    return out
+def _output(logits: torch.Tensor, labels: torch.Tensor | None) -> ModelOutput:
+    logits = logits.float()
+    return ModelOutput(logits, None if labels is None else F.cross_entropy(logits, labels))
 
 
 class AspectGraphClassifier(nn.Module):
@@ -243,21 +243,12 @@ class AspectGraphClassifier(nn.Module):
         super().__init__()
         self.encoder, self.head = encoder, head
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        aspect_mask: torch.Tensor,
-        position_weights: torch.Tensor,
-        adjacency: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        if token_type_ids is not None:
+    def forward(self, batch: AspectBatch) -> ModelOutput:
+        if batch.token_type_ids is not None:
             raise ValueError("this model reads the sentence alone: encode its examples with pair=False")
-        states, _ = self.encoder(input_ids, attention_mask)  # (B, T, H)
-        logits = self.head(states, attention_mask, aspect_mask, position_weights, adjacency)
-        return _output(logits, labels)
+        states, _ = self.encoder(batch.input_ids, batch.attention_mask)  # (B, T, H)
+        logits = self.head(states, batch.attention_mask, batch.aspect_mask, batch.position_weights, batch.adjacency)
+        return _output(logits, batch.labels)
 
 
 class SentencePairClassifier(nn.Module):
@@ -269,22 +260,12 @@ class SentencePairClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.hidden_size, num_labels)
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        aspect_mask: torch.Tensor | None = None,
-        position_weights: torch.Tensor | None = None,
-        adjacency: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        # aspect_mask, position_weights, adjacency: unused, accepted so that every aspect batch fits
-        _, pooled = self.encoder(input_ids, attention_mask, token_type_ids)  # (B, H)
-        return _output(self.head(self.dropout(pooled)), labels)
+    def forward(self, batch: AspectBatch) -> ModelOutput:
+        _, pooled = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (B, H)
+        return _output(self.head(self.dropout(pooled)), batch.labels)
 
 
-def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphClassifier:
+def build_aspect_graph(config: TrunkSettings, labels: LabelSet, runtime: Runtime) -> AspectGraphClassifier:
     mdw = None
     if isinstance(config, MDWSettings):
         if config.aspect_weight < 0 or config.context_weight < 0:
@@ -297,7 +278,7 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphCl
         gcn_layers, position_weighting = config.gcn_layers, config.position_weighting
     if config.lstm_hidden < 1:
         raise ValueError(f"{config.type}: lstm_hidden must be >= 1, got {config.lstm_hidden}")
-    encoder = build_encoder(config, implementation=config.implementation)
+    encoder = build_encoder(config, implementation=runtime.implementation, pool=runtime.encoders)
     head = AspectGraphHead(
         input_size=encoder.hidden_size,
         num_labels=len(labels),
@@ -311,10 +292,9 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet) -> AspectGraphCl
     return AspectGraphClassifier(encoder, head)
 
 
-def build_spc(config: SPCConfig, labels: LabelSet) -> SentencePairClassifier:
-    return SentencePairClassifier(
-        build_encoder(config, config.pooling, config.implementation), len(labels), config.dropout
-    )
+def build_spc(config: SPCConfig, labels: LabelSet, runtime: Runtime) -> SentencePairClassifier:
+    encoder = build_encoder(config, config.pooling, runtime.implementation, runtime.encoders)
+    return SentencePairClassifier(encoder, len(labels), config.dropout)
 
 
 CONFIGS = {
@@ -324,6 +304,7 @@ CONFIGS = {
     "iagcn-no-interactive": IAGCNNoInteractiveConfig,
     "asgcn": ASGCNConfig,
 }
-for _name, _config in CONFIGS.items():
-    MODELS.add(_name, ModelSpec(_config, build_aspect_graph, task=TASK))
+for name, config_cls in CONFIGS.items():
+    MODELS.add(name, ModelSpec(config_cls, build_aspect_graph, task=TASK))
+del name, config_cls
 MODELS.add("spc", ModelSpec(SPCConfig, build_spc, task=TASK))

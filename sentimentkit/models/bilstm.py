@@ -15,9 +15,12 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import ConfigError
+from ..data.collate import TextBatch
 from ..data.vocab import SPECIALS
+from ..encoders.pool import Runtime
 from ..labels import LabelSet
-from .base import MODELS, ModelSpec
+from .base import MODELS, ModelOutput, ModelSpec
+from .document import TASK
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ class AdditiveAttention(nn.Module):
 class BiLSTMAttention(nn.Module):
     """Embedding -> dropout -> packed BiLSTM -> additive attention -> dropout -> linear (B, C).
 
-    Set `record_attention = True` to keep the last forward's attention weights in `attention_weights` (B, T):
-    they sum to 1 over each row's real tokens and are 0 on padding (for attention-map explanations).
+    The output's extras["attention"] (B, T) holds the attention weights of this call: they sum to 1 over each
+    row's real tokens and are 0 on padding (for attention-map explanations).
     """
 
     def __init__(
@@ -82,13 +85,10 @@ class BiLSTMAttention(nn.Module):
         )
         self.attention = AdditiveAttention(2 * hidden_size, attention_dim)
         self.head = nn.Linear(2 * hidden_size, num_labels)
-        self.record_attention = False
-        self.attention_weights: torch.Tensor | None = None
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, batch: TextBatch) -> ModelOutput:
         # input_ids, attention_mask: (B, T), right-padded as `pad_batch` makes them
+        input_ids, attention_mask = batch.input_ids, batch.attention_mask
         steps = input_ids.shape[1]
         lengths = attention_mask.sum(1).clamp(min=1)  # (B,); an empty row reads its first (padding) token
         mask = torch.arange(steps, device=input_ids.device)[None] < lengths[:, None]  # (B, T) bool
@@ -97,16 +97,12 @@ class BiLSTMAttention(nn.Module):
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=steps)  # (B, T, 2H)
         pooled, weights = self.attention(states, mask)  # (B, 2H), (B, T)
-        if self.record_attention:
-            self.attention_weights = weights.detach()
         logits = self.head(self.dropout(pooled)).float()  # (B, C)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = F.cross_entropy(logits, labels)
-        return out
+        loss = None if batch.labels is None else F.cross_entropy(logits, batch.labels)
+        return ModelOutput(logits, loss, {"attention": weights.detach()})
 
 
-def build_bilstm_attention(config: BiLSTMAttentionConfig, labels: LabelSet) -> BiLSTMAttention:
+def build_bilstm_attention(config: BiLSTMAttentionConfig, labels: LabelSet, runtime: Runtime) -> BiLSTMAttention:
     if config.vocab_size <= len(SPECIALS):
         raise ConfigError(
             f"model.vocab_size is {config.vocab_size}; bilstm-attn needs a vocabulary larger than its "
@@ -132,5 +128,5 @@ def build_bilstm_attention(config: BiLSTMAttentionConfig, labels: LabelSet) -> B
 
 MODELS.add(
     "bilstm-attn",
-    ModelSpec(BiLSTMAttentionConfig, build_bilstm_attention, task="text-classification", tokenizer="vocab"),
+    ModelSpec(BiLSTMAttentionConfig, build_bilstm_attention, task=TASK, tokenizer="vocab"),
 )

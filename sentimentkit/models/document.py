@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
+from ..data.collate import TextBatch
+from ..encoders.pool import Runtime
+from ..encoders.text import EncoderSettings, build_encoder
 from ..labels import LabelSet
-from .base import MODELS, ModelSpec
+from .base import MODELS, ModelOutput, ModelSpec
+
+TASK = "text-classification.v1"
 
 
 @dataclass(frozen=True)
@@ -21,27 +24,22 @@ class TextClassifierConfig(EncoderSettings):
     adapter: str = "lora"
     pooling: str = "mean"
     dropout: float = 0.1
-    implementation: str = "transformers"  # "native": plain-torch BERT for fast start-up (inference)
 
 
 class TextClassifier(nn.Module):
     """Encoder -> pooled (B, H) -> dropout -> linear (B, C). Returns logits and, given labels, the loss."""
 
-    def __init__(self, encoder: TextEncoder, num_labels: int, dropout: float = 0.1) -> None:
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder  # TextEncoder, or anything with its forward and hidden_size (PromptedEncoder)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.hidden_size, num_labels)
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        _, pooled = self.encoder(input_ids, attention_mask)  # (B, H)
+    def forward(self, batch: TextBatch) -> ModelOutput:
+        _, pooled = self.encoder(batch.input_ids, batch.attention_mask)  # (B, H)
         logits = self.head(self.dropout(pooled)).float()  # (B, C)
-        out = {"logits": logits}
-        if labels is not None:
-            out["loss"] = F.cross_entropy(logits, labels)
-        return out
+        loss = None if batch.labels is None else F.cross_entropy(logits, batch.labels)
+        return ModelOutput(logits, loss)
 
 
 # Presets: the same model with the adapter fixed, so that configs and result rows name what they train.
@@ -66,17 +64,18 @@ class BitFitConfig(TextClassifierConfig):
 PRESETS = {"full-ft": FullFineTuneConfig, "lora": LoRAConfig, "bitfit": BitFitConfig}
 
 
-def build_text_classifier(config: TextClassifierConfig, labels: LabelSet) -> TextClassifier:
+def build_text_classifier(config: TextClassifierConfig, labels: LabelSet, runtime: Runtime) -> TextClassifier:
     preset = PRESETS.get(config.type)
     if preset is not None and config.adapter != preset.adapter:
         raise ValueError(
             f"model {config.type!r} trains with adapter {preset.adapter!r}, not {config.adapter!r}; "
             "use type text-classifier to choose the adapter freely"
         )
-    encoder = build_encoder(config, config.pooling, config.implementation)
+    encoder = build_encoder(config, config.pooling, runtime.implementation, runtime.encoders)
     return TextClassifier(encoder, len(labels), config.dropout)
 
 
-MODELS.add("text-classifier", ModelSpec(TextClassifierConfig, build_text_classifier, task="text-classification"))
-for _name, _config in PRESETS.items():
-    MODELS.add(_name, ModelSpec(_config, build_text_classifier, task="text-classification"))
+MODELS.add("text-classifier", ModelSpec(TextClassifierConfig, build_text_classifier, task=TASK))
+for name, config_cls in PRESETS.items():
+    MODELS.add(name, ModelSpec(config_cls, build_text_classifier, task=TASK))
+del name, config_cls

@@ -1,22 +1,23 @@
 """Aspect term extraction (`ate`): a BIO tagger over the encoder's token states.
 
 Each word is tagged O, B-ASP or I-ASP on its first subword; the other subwords and the special tokens carry
-label -100 and are ignored by the loss (training/extraction.py builds those labels).
+IGNORE_INDEX and are ignored by the loss (`data/tagging.py` builds those targets).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.collate import TagBatch
+from ..encoders.pool import Runtime
 from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
-from ..labels import LabelSet
-from .base import MODELS, ModelSpec
+from ..labels import IGNORE_INDEX, LabelSet
+from .base import MODELS, ModelOutput, ModelSpec
 
-IGNORE = -100
+TASK = "aspect-extraction.v1"
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,6 @@ class TokenTaggerConfig(EncoderSettings):
 
     type: str = "ate"
     dropout: float = 0.1
-    implementation: str = "transformers"
 
 
 class TokenTagger(nn.Module):
@@ -37,22 +37,20 @@ class TokenTagger(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.hidden_size, num_labels)
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        states, _ = self.encoder(input_ids, attention_mask)  # (B, T, H)
+    def forward(self, batch: TagBatch) -> ModelOutput:
+        states, _ = self.encoder(batch.input_ids, batch.attention_mask)  # (B, T, H)
         logits = self.head(self.dropout(states)).float()  # (B, T, C)
-        out = {"logits": logits}
-        if labels is not None:  # (B, T), IGNORE off the first subwords
-            total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE, reduction="sum")
-            # a batch whose words were all truncated away has no labelled token: its loss is 0, not NaN
-            out["loss"] = total / (labels != IGNORE).sum().clamp(min=1)
-        return out
+        if batch.labels is None:
+            return ModelOutput(logits)
+        labels = batch.labels  # (B, T), IGNORE_INDEX off the first subwords
+        total = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+        # a batch whose words were all truncated away has no labelled token: its loss is 0, not NaN
+        return ModelOutput(logits, total / (labels != IGNORE_INDEX).sum().clamp(min=1))
 
 
-def build_token_tagger(config: TokenTaggerConfig, labels: LabelSet) -> TokenTagger:
-    encoder = build_encoder(config, implementation=config.implementation)
+def build_token_tagger(config: TokenTaggerConfig, labels: LabelSet, runtime: Runtime) -> TokenTagger:
+    encoder = build_encoder(config, implementation=runtime.implementation, pool=runtime.encoders)
     return TokenTagger(encoder, len(labels), config.dropout)
 
 
-MODELS.add("ate", ModelSpec(TokenTaggerConfig, build_token_tagger, task="aspect-extraction"))
+MODELS.add("ate", ModelSpec(TokenTaggerConfig, build_token_tagger, task=TASK))

@@ -10,24 +10,32 @@ experts start from the pretrained FFN, so training starts from the pretrained fu
 - "beside": the FFN stays and each expert's down projection starts at zero.
 
 Expert types: "gated" (GLU-style: down(act(up(x)) * (1 + gate(x))), gate starting at zero) for `moe`, and
-"plain" (down(act(up(x)))) for the `moe-ffn` ablation. A Switch/GShard load-balancing loss over real
-(non-padding) tokens is left on each layer as `aux_loss`; the classifier adds it to the task loss.
+"plain" (down(act(up(x)))) for the `moe-ffn` ablation.
+
+Per-call state lives in a `MoECall`, not on the layers: the caller opens one around the encoder's forward
+(`with moe_call(attention_mask) as call:`), the layers read the token mask from it and add their Switch/GShard
+load-balancing loss over real (non-padding) tokens and, on request, their routing to it. It is a context
+variable, so concurrent calls (threads, asyncio tasks) each see their own: a loaded MoE model is re-entrant.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..encoders.text import TextEncoder
+from ..data.collate import TextBatch
+from ..encoders.pool import Runtime
+from ..encoders.text import DEFAULT_BACKBONE, TextEncoder
 from ..labels import LabelSet
-from .base import MODELS, ModelSpec
-from .document import TextClassifier
+from .base import MODELS, ModelOutput, ModelSpec
+from .document import TASK, TextClassifier
 
 EXPERT_TYPES = ("gated", "plain")
 MODES = ("replace", "beside")
@@ -71,6 +79,37 @@ class Routing:
     gates: torch.Tensor
 
 
+@dataclass
+class MoECall:
+    """One forward pass through MoE layers: the token mask they read, and what they report back (in layer order).
+
+    token_mask: (...) 1 on real tokens, matching the states' leading dims (None: every token is real).
+    """
+
+    token_mask: torch.Tensor | None = None
+    record_routing: bool = False
+    aux_losses: list[torch.Tensor] = field(default_factory=list)
+    routing: list[Routing] = field(default_factory=list)
+
+    def aux_loss(self) -> torch.Tensor:
+        """The summed balance loss of every MoE layer this call went through (0 when none)."""
+        return torch.stack(self.aux_losses).sum() if self.aux_losses else torch.zeros(())
+
+
+_CALL: ContextVar[MoECall | None] = ContextVar("sentimentkit_moe_call", default=None)
+
+
+@contextlib.contextmanager
+def moe_call(token_mask: torch.Tensor | None = None, record_routing: bool = False) -> Iterator[MoECall]:
+    """The MoE layers called inside the block read `token_mask` and report to the yielded MoECall."""
+    call = MoECall(token_mask, record_routing)
+    token = _CALL.set(call)
+    try:
+        yield call
+    finally:
+        _CALL.reset(token)
+
+
 def load_balancing_loss(probs: torch.Tensor, expert_ids: torch.Tensor) -> torch.Tensor:
     """Switch/GShard balance loss E * sum_e f_e * P_e; 1 when routing and router are uniform, E when collapsed.
 
@@ -87,9 +126,8 @@ def load_balancing_loss(probs: torch.Tensor, expert_ids: torch.Tensor) -> torch.
 class MoEFFN(nn.Module):
     """Top-k routed experts (plus, in "beside" mode, the pretrained FFN): (..., H) -> (..., H).
 
-    `token_mask` (..., set before each encoder forward by the hook that `insert_moe` installs) marks real
-    tokens: padding is neither computed nor counted in `aux_loss`, and its MoE output is zero. When
-    `record_routing` is on, `routing` holds the last forward's per-token choices.
+    The token mask of the current `moe_call` marks real tokens: padding is neither computed nor counted in the
+    balance loss, and its MoE output is zero. Outside a `moe_call` every token is computed and nothing is reported.
     """
 
     def __init__(
@@ -102,19 +140,17 @@ class MoEFFN(nn.Module):
         self.router = nn.Linear(hidden, len(experts), bias=False)
         self.top_k = top_k
         self.pretrained = pretrained
-        self.token_mask: torch.Tensor | None = None
-        self.record_routing = False
-        self.routing: Routing | None = None
-        self.aux_loss = torch.zeros(())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        call = _CALL.get()
+        token_mask = call.token_mask if call is not None else None
         shape = x.shape
         flat = x.reshape(-1, shape[-1])  # (N, H)
         rows = None  # rows of `flat` that are real tokens; None: all of them
-        if self.token_mask is not None:
-            if self.token_mask.shape != shape[:-1]:
-                raise ValueError(f"token mask {tuple(self.token_mask.shape)} does not match states {tuple(shape)}")
-            keep = self.token_mask.reshape(-1).bool()  # (N,)
+        if token_mask is not None:
+            if token_mask.shape != shape[:-1]:
+                raise ValueError(f"token mask {tuple(token_mask.shape)} does not match states {tuple(shape)}")
+            keep = token_mask.reshape(-1).bool()  # (N,)
             if not keep.all():
                 rows = keep.nonzero().squeeze(1)  # (n,)
         tokens = flat if rows is None else flat.index_select(0, rows)  # (n, H)
@@ -123,9 +159,10 @@ class MoEFFN(nn.Module):
         gates = top_probs / top_probs.sum(-1, keepdim=True)  # (n, k), renormalised over the chosen k
         out = flat.new_zeros(flat.shape) if self.pretrained is None else self.pretrained(flat)  # (N, H)
         self._dispatch(tokens, expert_ids, gates, out, rows)
-        self.aux_loss = load_balancing_loss(probs, expert_ids)
-        if self.record_routing:
-            self._record(shape, expert_ids, gates, rows)
+        if call is not None:
+            call.aux_losses.append(load_balancing_loss(probs, expert_ids))
+            if call.record_routing:
+                call.routing.append(self._routing(shape, expert_ids, gates, rows))
         return out.reshape(shape)
 
     def _dispatch(
@@ -152,14 +189,14 @@ class MoEFFN(nn.Module):
                 out.index_add_(0, target[part], y.to(out.dtype))
             start += count
 
-    def _record(
+    def _routing(
         self, shape: torch.Size, expert_ids: torch.Tensor, gates: torch.Tensor, rows: torch.Tensor | None
-    ) -> None:
+    ) -> Routing:
         ids, weights = expert_ids, gates.detach()  # (n, k)
         if rows is not None:  # put real tokens back among the padding
             ids = expert_ids.new_full((shape[:-1].numel(), self.top_k), -1).index_copy(0, rows, ids)  # (N, k)
             weights = weights.new_zeros(ids.shape).index_copy(0, rows, weights)  # (N, k)
-        self.routing = Routing(ids.reshape(*shape[:-1], self.top_k), weights.reshape(*shape[:-1], self.top_k))
+        return Routing(ids.reshape(*shape[:-1], self.top_k), weights.reshape(*shape[:-1], self.top_k))
 
 
 class DenseFFN(nn.Module):
@@ -244,7 +281,8 @@ def insert_moe(
     and down have different owners (BERT's intermediate.dense, output.dense), up's owner (which must hold
     only up and the activation) becomes the MoE and down an identity, so the block's own dropout, residual
     and LayerNorm stay. If they share an owner (DistilBERT's ffn.lin1/activation/lin2), up becomes the MoE
-    and the activation and down identities. A forward pre-hook passes the attention mask to the layers.
+    and the activation and down identities. Call the model inside `moe_call(attention_mask)` so that the
+    layers skip padding and report their balance loss.
     """
     for name, value, options in (("expert_type", expert_type, EXPERT_TYPES), ("mode", mode, MODES)):
         if value not in options:
@@ -268,21 +306,12 @@ def insert_moe(
         if owner_name is None:
             _set(block, act_name, nn.Identity())
         inserted.append(moe)
-    if not hasattr(model, "_moe_mask_hook"):
-        model._moe_mask_hook = model.register_forward_pre_hook(_pass_token_mask, with_kwargs=True)
     return inserted
 
 
 def moe_layers(module: nn.Module) -> list[MoEFFN]:
-    """Every MoEFFN inside `module`, in order (e.g. to switch `record_routing` on or read `aux_loss`)."""
+    """Every MoEFFN inside `module`, in order."""
     return [m for m in module.modules() if isinstance(m, MoEFFN)]
-
-
-def _pass_token_mask(model: nn.Module, args: tuple, kwargs: dict) -> None:
-    # HF encoders take (input_ids, attention_mask, ...) when called positionally.
-    mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
-    for layer in moe_layers(model):
-        layer.token_mask = mask
 
 
 def _find_blocks(model: nn.Module) -> nn.ModuleList:
@@ -345,7 +374,7 @@ class MoEClassifierConfig:
     """Settings of `moe`: `text-classifier` with gated-expert MoE layers in the encoder's blocks `layers`."""
 
     type: str = "moe"
-    backbone: str = "minilm"
+    backbone: str = DEFAULT_BACKBONE
     pooling: str = "mean"
     adapter: str = "full"  # "full" | "bitfit" | "frozen" (MoE layers always train)
     dropout: float = 0.1
@@ -367,30 +396,38 @@ class MoEFFNClassifierConfig(MoEClassifierConfig):
 
 
 class MoEClassifier(TextClassifier):
-    """TextClassifier whose loss adds aux_loss_weight * the sum of its MoE layers' balance losses."""
+    """TextClassifier whose loss adds aux_loss_weight * the sum of its MoE layers' balance losses.
+
+    extras: "aux_loss" (the summed balance loss) and, when `record_routing` is passed to forward, the routing of
+    every MoE layer: "routing_experts" (L, B, T, k) expert ids (-1 at padding) and "routing_gates" (L, B, T, k).
+    """
 
     def __init__(self, encoder: TextEncoder, num_labels: int, dropout: float, aux_loss_weight: float) -> None:
         super().__init__(encoder, num_labels, dropout)
         self.aux_loss_weight = aux_loss_weight
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        out = super().forward(input_ids, attention_mask, labels)
-        if labels is not None:
-            out["aux_loss"] = torch.stack([layer.aux_loss for layer in moe_layers(self)]).sum()
-            out["loss"] = out["loss"] + self.aux_loss_weight * out["aux_loss"]
+    def forward(self, batch: TextBatch, record_routing: bool = False) -> ModelOutput:
+        with moe_call(batch.attention_mask, record_routing) as call:
+            out = super().forward(batch)
+        out.extras["aux_loss"] = call.aux_loss()
+        if out.loss is not None:
+            out.loss = out.loss + self.aux_loss_weight * out.extras["aux_loss"]
+        if record_routing and call.routing:
+            out.extras["routing_experts"] = torch.stack([r.expert_ids for r in call.routing])
+            out.extras["routing_gates"] = torch.stack([r.gates for r in call.routing])
         return out
 
 
-def build_moe_classifier(config: MoEClassifierConfig, labels: LabelSet) -> MoEClassifier:
+def build_moe_classifier(config: MoEClassifierConfig, labels: LabelSet, runtime: Runtime) -> MoEClassifier:
     if config.adapter not in MOE_ADAPTERS:
         raise ConfigError(f"model.adapter {config.adapter!r}: expected one of {MOE_ADAPTERS} for {config.type}")
+    # never from a pool: inserting experts rewrites the backbone's blocks
     encoder = TextEncoder(
         backbone=config.backbone,
         pooling=config.pooling,
         adapter=config.adapter,
         gradient_checkpointing=config.gradient_checkpointing,
+        implementation=runtime.implementation,
     )
     try:
         insert_moe(
@@ -408,5 +445,5 @@ def build_moe_classifier(config: MoEClassifierConfig, labels: LabelSet) -> MoECl
     return MoEClassifier(encoder, len(labels), config.dropout, config.aux_loss_weight)
 
 
-MODELS.add("moe", ModelSpec(MoEClassifierConfig, build_moe_classifier, task="text-classification"))
-MODELS.add("moe-ffn", ModelSpec(MoEFFNClassifierConfig, build_moe_classifier, task="text-classification"))
+MODELS.add("moe", ModelSpec(MoEClassifierConfig, build_moe_classifier, task=TASK))
+MODELS.add("moe-ffn", ModelSpec(MoEFFNClassifierConfig, build_moe_classifier, task=TASK))

@@ -25,10 +25,11 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from ..encoders.text import POOLINGS, load_backbone, load_tokenizer
+from ..encoders.pool import Runtime
+from ..encoders.text import DEFAULT_BACKBONE, POOLINGS, load_backbone, load_tokenizer
 from ..labels import LabelSet
 from .base import MODELS, ModelSpec
-from .document import TextClassifier
+from .document import TASK, TextClassifier
 
 PROMPT_INITS = ("random", "text")
 
@@ -42,7 +43,7 @@ class PromptTuningClassifierConfig:
     """
 
     type: str = "prompt-tuning"
-    backbone: str = "minilm"
+    backbone: str = DEFAULT_BACKBONE
     num_virtual_tokens: int = 20
     prompt_init: str = "random"  # "random" | "text"
     prompt_init_text: str = ""  # required with prompt_init "text", e.g. the label names
@@ -55,7 +56,7 @@ class PTuningClassifierConfig:
     """Settings of `p-tuning`: virtual tokens produced by an MLP (hidden width `encoder_hidden_size`)."""
 
     type: str = "p-tuning"
-    backbone: str = "minilm"
+    backbone: str = DEFAULT_BACKBONE
     num_virtual_tokens: int = 20
     encoder_hidden_size: int = 128
     pooling: str = "mean"  # "mean" over the real tokens | "cls" (the real [CLS], after the prompts)
@@ -132,7 +133,7 @@ def _init_from_text(model: nn.Module, tokenizer, text: str, num_virtual_tokens: 
         prompt.copy_(words.to(prompt.dtype))
 
 
-def build_prompt_tuning(config: PromptTuningClassifierConfig, labels: LabelSet) -> TextClassifier:
+def build_prompt_tuning(config: PromptTuningClassifierConfig, labels: LabelSet, runtime: Runtime) -> TextClassifier:
     from peft import PromptTuningConfig, PromptTuningInit, TaskType
 
     _check_common(config)
@@ -156,7 +157,7 @@ def build_prompt_tuning(config: PromptTuningClassifierConfig, labels: LabelSet) 
     return TextClassifier(encoder, len(labels), config.dropout)
 
 
-def build_p_tuning(config: PTuningClassifierConfig, labels: LabelSet) -> TextClassifier:
+def build_p_tuning(config: PTuningClassifierConfig, labels: LabelSet, runtime: Runtime) -> TextClassifier:
     from peft import PromptEncoderConfig, PromptEncoderReparameterizationType, TaskType
 
     _check_common(config)
@@ -173,5 +174,5 @@ def build_p_tuning(config: PTuningClassifierConfig, labels: LabelSet) -> TextCla
     return TextClassifier(encoder, len(labels), config.dropout)
 
 
-MODELS.add("prompt-tuning", ModelSpec(PromptTuningClassifierConfig, build_prompt_tuning, task="text-classification"))
-MODELS.add("p-tuning", ModelSpec(PTuningClassifierConfig, build_p_tuning, task="text-classification"))
+MODELS.add("prompt-tuning", ModelSpec(PromptTuningClassifierConfig, build_prompt_tuning, task=TASK))
+MODELS.add("p-tuning", ModelSpec(PTuningClassifierConfig, build_p_tuning, task=TASK))

@@ -1,32 +1,30 @@
-"""Run an experiment config: read data, build the registered model, train, keep the best on validation.
+"""Run an experiment config: the model's task reads and encodes the data, the registered model is built, the one
+trainer fits it and keeps the best on validation. Also `evaluate`, which scores a saved model on a split.
 
-Also `evaluate_model`, which scores a saved model on one split of a named dataset. Together these are
-what `sentimentkit train` and `sentimentkit evaluate` call.
+Together these are what `sentimentkit train` and `sentimentkit evaluate` call. Nothing here knows a task: the
+model's registry entry names its task, and the task does the rest.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-import random
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ..config import ConfigError, ExperimentConfig
+from ..data.datasets import DATASETS, carve_validation
+from ..hub import Manifest, read_manifest, resolve
+from ..models import MODELS, build_model, save_checkpoint
+from ..models.base import config_dict, model_config
+from ..tasks.base import TASKS, Metrics
+from .trainer import Callback, Trainer, TrainResult
 
-from ..config import DataConfig, ExperimentConfig
-from ..data.collate import Encoded, encode_texts, pad_batch
-from ..data.datasets import DATASETS, carve_validation, load_dataset
-from ..encoders.text import load_tokenizer
-from ..labels import LabelSet
-from ..models import MODELS, build_model, load_checkpoint, save_checkpoint
-from ..models.base import config_dict, load_model_tokenizer, model_config, read_meta
-from .metrics import classification_metrics
-from .trainer import Trainer, TrainResult
-
-TEXT_TASKS = {"sentiment-5", "sentiment-2", "emotion-4"}
+RUN_CONFIG = "experiment.json"  # the config a run folder was trained with, checked before resuming
+# Keys that may differ between runs sharing a folder: where the output and the data live.
+PORTABLE_KEYS = ("output", "data.data_dir")
 
 
 def environment() -> dict[str, str]:
@@ -44,190 +42,140 @@ def environment() -> dict[str, str]:
     }
 
 
-def encode_examples(
-    tokenizer, examples: list[Any], labels: LabelSet, max_length: int, truncation: str
-) -> list[Encoded]:
-    """Typed text examples -> encoded items with label ids (the one place labels become ids for training)."""
-    ids = encode_texts(tokenizer, [x.text for x in examples], max_length, truncation)
-    return [Encoded(i, labels.id(x.label) if x.label is not None else -100) for i, x in zip(ids, examples, strict=True)]
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read an experiment YAML and validate every key, the model section against its registered config included."""
+    from ..config import load_config
+
+    config = load_config(path, overrides)
+    try:
+        model_config(config.model)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return config
 
 
-def _text_examples(name: str, split: str, data_dir: str | None) -> list[Any]:
-    spec = DATASETS.get(name)
-    if spec.task not in TEXT_TASKS:
-        raise ValueError(f"dataset {name!r} ({spec.task}) is not a text classification dataset")
-    return load_dataset(name, split, data_dir)
+def run_dir(config: ExperimentConfig) -> Path:
+    """The run folder of a config: `output` with `{seed}` replaced by the training seed."""
+    try:
+        return Path(config.output.format(seed=config.train.seed))
+    except (KeyError, IndexError, ValueError) as err:
+        raise ConfigError(f"output {config.output!r}: only {{seed}} may be filled in ({err})") from None
 
 
-def training_data(data: DataConfig) -> tuple[list[Any], list[Any], LabelSet, str]:
-    """(train, validation, labels, task) for a config: named datasets or the user's labelled files.
-
-    A file without a separate validation file gets 10 % carved off, stratified, with a fixed seed.
-    """
-    if data.train in DATASETS:
-        spec = DATASETS.get(data.train)
-        train = _text_examples(data.train, "train", data.data_dir)
-        labels, task = spec.labels, spec.task
-    else:
-        train = _read_labelled(data.train, data)
-        labels = LabelSet(data.labels or tuple(sorted({x.label for x in train})))
-        task = "text-classification"
-    if data.validation is None and data.train not in DATASETS:
-        train, validation = carve_validation(train, lambda x: x.label)
-    elif data.validation is None or data.validation in DATASETS:
-        validation = _text_examples(data.validation or data.train, "validation", data.data_dir)
-    else:
-        validation = _read_labelled(data.validation, data)
-    for name, examples in (("train", train), ("validation", validation)):
-        unknown = sorted({x.label for x in examples} - set(labels.names))
-        if unknown:
-            where = next(x.source for x in examples if x.label in unknown)
-            raise ValueError(f"{name} data has labels {unknown} outside {list(labels.names)} (first at {where})")
-    return train, validation, labels, task
+def _flat(raw: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(raw, dict):
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): raw}
 
 
-def _read_labelled(path: str, data: DataConfig) -> list[Any]:
-    from ..data.readers import read_labelled_file
-
-    if not Path(path).exists():
-        known = ", ".join(name for name in DATASETS.names() if DATASETS.get(name).task in TEXT_TASKS)
-        raise FileNotFoundError(f"{path!r} is neither a named text dataset ({known}) nor an existing file")
-    return list(read_labelled_file(path, data.text_field, data.label_field))
-
-
-@dataclass
-class Prepared:
-    """What a task hands the one training recipe: encoded data, labels, the final model section, and extras."""
-
-    train: list[Any]
-    validation: list[Any]
-    labels: LabelSet
-    section: dict[str, Any]
-    meta: dict[str, Any]
-    collate: Callable[[list], dict] = pad_batch
-    save_extra: Callable[[Path], None] | None = None  # e.g. a word vocabulary beside the weights
-    evaluate: Callable[[Any, list], dict] | None = None  # (model, validation) -> metrics, instead of logits + score
-
-
-def prepare_text(config: ExperimentConfig) -> Prepared:
-    """Text classification: named dataset or labelled file -> encoded items (and a vocab for vocab models)."""
-    spec = MODELS.get(config.model["type"])
-    model_cfg = model_config(config.model)
-    data = config.data
-    train, validation, labels, task = training_data(data)
-    if data.train_subset is not None:
-        train = random.Random(config.train.seed).sample(train, min(data.train_subset, len(train)))
-    section = dict(config.model)
-    save_extra = None
-    if spec.tokenizer == "vocab":
-        from ..data.vocab import WordVocab
-
-        tokenizer = WordVocab.build([x.text for x in train], model_cfg.min_freq, model_cfg.max_vocab)
-        section["vocab_size"] = len(tokenizer)
-        save_extra = tokenizer.save
-    else:
-        tokenizer = load_tokenizer(model_cfg.backbone)
-    meta = {"task": task, "max_length": data.max_length, "truncation": data.truncation}
-    return Prepared(
-        encode_examples(tokenizer, train, labels, data.max_length, data.truncation),
-        encode_examples(tokenizer, validation, labels, data.max_length, data.truncation),
-        labels,
-        section,
-        meta,
-        save_extra=save_extra,
-    )
+def check_run_folder(folder: Path, config: ExperimentConfig) -> None:
+    """Refuse to resume (or overwrite) a run folder that holds a run of a different config, naming the keys."""
+    current = json.loads(json.dumps(asdict(config)))
+    path = folder / RUN_CONFIG
+    if path.exists():
+        saved = _flat(json.loads(path.read_text(encoding="utf-8")))
+        now = _flat(current)
+        differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in PORTABLE_KEYS)
+        if differ:
+            changes = "; ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in differ[:8])
+            raise ConfigError(
+                f"{folder} holds a run of a different config ({changes}); resuming would mix the two runs. "
+                "Give this run its own output (e.g. output: runs/NAME/seed{seed}) or delete the folder"
+            )
+    elif (folder / "last").exists() or (folder / "best").exists():
+        raise ConfigError(
+            f"{folder} holds a run without {RUN_CONFIG} (written before runs recorded their config); "
+            "give this run its own output or delete the folder"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
 
 
-def train_experiment(
+def train(
     config: ExperimentConfig,
-    progress: bool = True,
+    *,
     resume: bool = True,
-    on_eval: Callable[[int, dict], None] | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
 ) -> TrainResult:
-    """Train `config` (any registered model) and write `<output>/best`, `result.json` and `log.jsonl`."""
+    """Train `config` (any registered model) into its run folder: `best/`, `last/`, `log.jsonl`, `result.json`."""
     import torch
 
     spec = MODELS.get(config.model["type"])
-    if spec.task == "text-classification":
-        prepared = prepare_text(config)
-    elif spec.task == "aspect-polarity":
-        from .absa import prepare_aspect
-
-        prepared = prepare_aspect(config)
-    elif spec.task == "aspect-extraction":
-        from .extraction import prepare_extraction
-
-        prepared = prepare_extraction(config)
-    else:
-        raise ValueError(f"model {config.model['type']!r} has task {spec.task!r}, which no training recipe handles")
-    labels = prepared.labels
+    settings = model_config(config.model)
+    folder = run_dir(config)
+    check_run_folder(folder, config)
+    task, data = TASKS.get(spec.task).for_training(config, settings)
+    if data.model_overrides:
+        settings = replace(settings, **data.model_overrides)
     torch.manual_seed(config.train.seed)  # the head's initialisation depends on the seed
-    model = build_model(prepared.section, labels)
-    meta = {
-        "model": config_dict(model_config(prepared.section)),
-        "labels": list(labels.names),
-        **prepared.meta,
+    model = build_model(settings, task.labels)
+    extra = {
         "trained_on": {"train": config.data.train, "validation": config.data.validation or config.data.train},
         "train": asdict(config.train),
     }
 
-    def score(logits: np.ndarray, label_ids: np.ndarray) -> dict:
-        return classification_metrics(label_ids.tolist(), logits.argmax(-1).tolist(), labels)
-
-    def save_best(module, directory: Path, metrics: dict) -> None:
-        validation_metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-        save_checkpoint(module, directory, {**meta, "validation": validation_metrics})
-        if prepared.save_extra is not None:
-            prepared.save_extra(directory)
+    def save_best(module: Any, directory: Path, metrics: Metrics) -> None:
+        validation = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+        manifest = Manifest(
+            path=directory,
+            kind="model",
+            task=task.name,
+            labels=task.labels,
+            model=config_dict(settings),
+            preprocessing=task.preprocessing(),
+            extra={**extra, "validation": validation},
+        )
+        save_checkpoint(module, directory, manifest)
+        if data.save_extra is not None:
+            data.save_extra(directory)
 
     trainer = Trainer(
-        model, prepared.train, prepared.validation, config.train, config.output, score, save_best, progress, on_eval,
-        collate=prepared.collate, evaluate=prepared.evaluate,
-    )  # fmt: skip
+        model, task, data.train, data.validation, config.train, folder, callbacks, save_best, spec.head(model), progress
+    )
     result = trainer.fit(resume=resume)
-    summary = {"result": asdict(result), "env": environment(), "train_size": len(prepared.train)}
-    Path(config.output, "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {"result": asdict(result), "env": environment(), "train_size": len(data.train)}
+    (folder / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result
 
 
-def evaluate_model(
-    model_dir: str | Path, dataset: str, split: str = "test", data_dir: str | None = None, subset: int | None = None
-) -> dict:
-    """Score a saved text classifier on a named dataset split, or on a labelled .csv/.jsonl file.
+def evaluate(
+    model: str | Path,
+    data: str,
+    split: str = "test",
+    *,
+    data_dir: str | None = None,
+    subset: int | None = None,
+    batch_size: int = 64,
+) -> Metrics:
+    """Score a model (a shipped name or a folder) on a split of a named dataset or on a labelled .csv/.jsonl file.
 
-    `subset`: score a stratified sample of that many examples (fixed seed, the same for every model) instead
-    of the whole split; for long-document sets whose full test split costs more than a CPU run can spend.
+    A bundle (such as `absa-en`) is scored through the component that the dataset is for. `subset`: score a
+    stratified sample of that many examples (fixed seed, the same for every model) instead of the whole split,
+    for long-document sets whose full test split costs more than a CPU run can spend.
     """
-    from ..inference.aspects import TASK as ASPECT_SENTIMENT
-    from ..inference.predict import predict_logits
+    from ..models.base import Runtime
 
-    folder = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
-    if folder.get("task") == ASPECT_SENTIMENT:  # a shipped aspect model: score the component the data is for
-        task = DATASETS.get(dataset).task if dataset in DATASETS else None
-        part = {"aspect-polarity": "polarity", "aspect-extraction": "extractor"}.get(task)
-        if part is None or part not in folder.get("components", {}):
-            raise ValueError(f"{model_dir} is an aspect model: evaluate it on an aspect dataset, not {dataset!r}")
-        return evaluate_model(Path(model_dir) / folder["components"][part], dataset, split, data_dir)
-    if read_meta(model_dir).get("task") == "aspect-polarity":
-        from .absa import evaluate_aspect_model
-
-        return evaluate_aspect_model(model_dir, dataset, split, data_dir)
-    if read_meta(model_dir).get("task") == "aspect-extraction":
-        from .extraction import evaluate_extraction_model
-
-        return evaluate_extraction_model(model_dir, dataset, split, data_dir)
-    model, meta = load_checkpoint(model_dir)
-    labels = LabelSet(tuple(meta["labels"]))
-    if dataset in DATASETS:
-        data_labels = DATASETS.get(dataset).labels
-        if data_labels != labels:
-            raise ValueError(f"model labels {labels.names} differ from dataset {dataset!r} labels {data_labels.names}")
-        examples = _text_examples(dataset, split, data_dir)
-    else:
-        examples = _read_labelled(dataset, DataConfig())
+    manifest = read_manifest(resolve(str(model)).path)
+    if manifest.kind == "bundle":
+        bundle_task = TASKS.get(manifest.task)
+        data_task = DATASETS.get(data).task if data in DATASETS else None
+        role = bundle_task.component_for(data_task) if hasattr(bundle_task, "component_for") else None
+        folder = manifest.component(role) if role else None
+        if folder is None:
+            raise ValueError(
+                f"{manifest.path} is a {manifest.task} bundle: evaluate it on a dataset of one of its parts"
+            )
+        manifest = read_manifest(folder)
+    task, module = TASKS.get(manifest.task).from_manifest(manifest, Runtime("transformers"))
+    examples = task.examples(data, split, data_dir)
     if subset is not None and subset < len(examples):
-        _, examples = carve_validation(examples, key=lambda x: x.label, fraction=subset / len(examples))
-    tokenizer = load_model_tokenizer(meta, model_dir)
-    items = encode_examples(tokenizer, examples, labels, meta["max_length"], meta.get("truncation", "head"))
-    logits = predict_logits(model, items)
-    return classification_metrics([x.label for x in items], logits.argmax(-1).tolist(), labels)
+        _, examples = carve_validation(examples, key=_label_of, fraction=subset / len(examples))
+    return task.evaluate(module, examples, batch_size)
+
+
+def _label_of(example: Any) -> Any:
+    return getattr(example, "label", getattr(example, "polarity", None))

@@ -3,27 +3,32 @@
     search:
       metric: accuracy            # validation metric to maximise (default: train.metric)
       pruner: median              # stop trials whose validation curve falls below the median; or "none"
+      startup_trials: 2           # trials that run to the end before pruning starts
       space:
         train.lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
         model.lora_r: {type: categorical, choices: [4, 8, 16]}
         train.batch_size: {type: int, low: 16, high: 64, step: 16}
 
 Each trial trains the config with its sampled overrides into `<output>/trial-<n>`; selection uses the
-validation split only. The study lives in `<output>/study.db` (SQLite), so an interrupted search resumes;
+validation split only. The trainer reports every evaluation to the trial (a `Callback`), so a trial whose
+validation score falls below the median of earlier trials at the same step is stopped there.
+The study lives in `<output>/study.db` (SQLite), so an interrupted search resumes;
 `<output>/trials.json` lists every trial and `<output>/best.yaml` is the config with the best values.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..config import ConfigError, ExperimentConfig, apply_overrides, from_dict
+from ..metrics import higher_is_better
 from ..models.base import model_config
+from ..tasks.base import Metrics
 
 PARAM_TYPES = ("float", "int", "categorical")
 
@@ -33,7 +38,11 @@ class SearchConfig:
     space: dict[str, Any]
     metric: str | None = None
     pruner: str = "median"
+    startup_trials: int = 2
     seed: int = 0
+
+
+PRUNERS = ("median", "none")
 
 
 @dataclass(frozen=True)
@@ -74,19 +83,37 @@ def _experiment(raw: dict[str, Any], values: dict[str, Any], output: str) -> Exp
     overrides = [f"{k}={json.dumps(v)}" for k, v in values.items()] + [f"output={output}"]
     trial_raw = apply_overrides({k: v for k, v in raw.items() if k != "search"}, overrides)
     config = from_dict(ExperimentConfig, trial_raw)
-    model_config(config.model)  # a misspelled model key fails before any training
+    model_config(config.model)  # every model key is checked before any training
     return config
+
+
+class PruningCallback:
+    """Reports each evaluation's `metric` to an Optuna trial and stops the run when the pruner says so."""
+
+    def __init__(self, trial: Any, metric: str) -> None:
+        self.trial, self.metric = trial, metric
+
+    def on_eval(self, step: int, metrics: Metrics) -> None:
+        import optuna
+
+        if self.metric not in metrics:
+            raise ConfigError(f"search.metric {self.metric!r} is not among the validation metrics {sorted(metrics)}")
+        self.trial.report(float(metrics[self.metric]), step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step}: {self.metric} {float(metrics[self.metric]):.4f}")
 
 
 def tune(raw: dict[str, Any], trials: int, output: str | Path, progress: bool = False) -> dict[str, Any]:
     """Run (or resume) a search over `raw["search"]`; returns {"best_value", "best_params", "trials"}."""
     import optuna
 
-    from .experiment import train_experiment
+    from .experiment import train
 
     if not raw.get("search"):
         raise ConfigError("the config has no search section; see sentimentkit/training/hpo.py for its form")
     search = from_dict(SearchConfig, raw["search"], "search")
+    if search.pruner not in PRUNERS:
+        raise ConfigError(f"search.pruner {search.pruner!r}: expected one of {PRUNERS}")
     space = _parse_space(search.space)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -95,34 +122,41 @@ def tune(raw: dict[str, Any], trials: int, output: str | Path, progress: bool = 
     metric = search.metric or base.train.metric
 
     pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=2) if search.pruner == "median" else optuna.pruners.NopPruner()
+        optuna.pruners.MedianPruner(n_startup_trials=search.startup_trials)
+        if search.pruner == "median"
+        else optuna.pruners.NopPruner()
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name="search",
         storage=f"sqlite:///{output / 'study.db'}",
         load_if_exists=True,
-        direction="maximize",
+        direction="maximize" if higher_is_better(metric) else "minimize",
         sampler=optuna.samplers.TPESampler(seed=search.seed),
         pruner=pruner,
     )
 
-    def objective(trial) -> float:
+    def objective(trial: Any) -> float:
         values = {key: _suggest(trial, key, spec) for key, spec in space.items()}
         config = _experiment(raw, values, str(output / f"trial-{trial.number}"))
-
-        def on_eval(step: int, metrics: dict) -> None:
-            trial.report(float(metrics[metric]), step)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-
-        return train_experiment(config, progress=progress, resume=False, on_eval=on_eval).best_metric
+        if metric != config.train.metric:
+            config = replace(config, train=replace(config.train, metric=metric))
+        result = train(config, progress=progress, resume=False, callbacks=[PruningCallback(trial, metric)])
+        return result.best_metric
 
     done = sum(t.state.is_finished() for t in study.trials)
     study.optimize(objective, n_trials=max(0, trials - done))
-    rows = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params} for t in study.trials]
+    rows = [
+        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, "steps": _last_step(t)}
+        for t in study.trials
+    ]
     (output / "trials.json").write_text(json.dumps(rows, indent=2) + "\n")
     best = {k: v for k, v in raw.items() if k != "search"}
     best = apply_overrides(best, [f"{k}={json.dumps(v)}" for k, v in study.best_params.items()])
     (output / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
     return {"best_value": study.best_value, "best_params": study.best_params, "trials": rows}
+
+
+def _last_step(trial: Any) -> int | None:
+    """The last step a trial reported (a pruned trial stopped there)."""
+    return max(trial.intermediate_values) if trial.intermediate_values else None

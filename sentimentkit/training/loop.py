@@ -1,9 +1,12 @@
-"""The pieces of the one training loop: batch order, optimizer, schedule."""
+"""The one training loop (`train_steps`, a generator of optimizer steps) and its pieces: batch order,
+optimizer, schedule. `Trainer` drives it and adds evaluation, early stopping, checkpoints and resume."""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,6 +22,7 @@ def batch_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, 
     With bucketing, windows of 50 batches are sorted by length before cutting, so each batch pads little,
     and the batches are then shuffled so that lengths do not drift through the epoch.
     """
+    # one generator per (seed, epoch); the prime keeps (seed, epoch) pairs from colliding for any epoch < 100003
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     perm = torch.randperm(len(lengths), generator=g).tolist()
     if not bucket:
@@ -32,13 +36,15 @@ def batch_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, 
     return [batches[i] for i in shuffle]
 
 
-def make_optimizer(model: nn.Module, args: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over trainable parameters; the head may get its own rate; no decay on biases and norms."""
+def make_optimizer(model: nn.Module, args: TrainConfig, head: Iterable[nn.Parameter] = ()) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters; the head (`ModelSpec.head`) may get its own rate; no decay on biases
+    and norms."""
+    head_ids = {id(p) for p in head}
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
+    for _, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        is_head = name.startswith("head.")
+        is_head = id(param) in head_ids
         no_decay = param.ndim < 2  # biases and norm weights
         groups.setdefault((is_head, no_decay), []).append(param)
     if not groups:
@@ -55,7 +61,9 @@ def make_optimizer(model: nn.Module, args: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(param_groups)
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, args: TrainConfig, total_steps: int):
+def make_schedule(
+    optimizer: torch.optim.Optimizer, args: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup to the base rate, then linear or cosine decay to zero (or constant)."""
     if args.schedule not in SCHEDULES:
         raise ValueError(f"train.schedule {args.schedule!r}: expected one of {SCHEDULES}")
@@ -72,3 +80,45 @@ def make_schedule(optimizer: torch.optim.Optimizer, args: TrainConfig, total_ste
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_steps(
+    model: nn.Module,
+    task: Any,
+    items: Sequence[Any],
+    args: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LambdaLR,
+    start_step: int,
+    total_steps: int,
+) -> Iterator[tuple[int, float]]:
+    """Optimizer steps from `start_step` to `total_steps`, yielding (step, loss) after each.
+
+    The batches of an epoch are a pure function of (seed, epoch), so a run resumed at any step continues with the
+    batches the uninterrupted run would have seen. The caller may evaluate between steps (and must leave the model
+    in train mode again), or stop by closing the generator.
+    """
+    lengths = [task.length(x) for x in items]
+    steps_per_epoch = math.ceil(len(items) / args.batch_size)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    model.train()
+    step = start_step
+    while step < total_steps:
+        epoch, offset = divmod(step, steps_per_epoch)
+        for idx in batch_order(lengths, args.batch_size, args.seed, epoch, args.bucket)[offset:]:
+            batch = task.collate([items[i] for i in idx])
+            with autocast:
+                loss = model(batch).loss
+            if loss is None:
+                raise ValueError("the model returned no loss: the training batch carries no targets")
+            loss.backward()
+            if args.grad_clip:
+                nn.utils.clip_grad_norm_(trainable, args.grad_clip)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            yield step, loss.item()
+            if step >= total_steps:
+                return

@@ -2,6 +2,7 @@
 
 Resuming after an interruption reproduces the uninterrupted run: the batch order is a function of
 (seed, epoch), and the checkpoint stores the trainable tensors, optimizer, schedule, RNG and counters.
+Any task trains here: the trainer asks the task to collate, to measure lengths and to score.
 """
 
 from __future__ import annotations
@@ -11,22 +12,27 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..data.collate import Encoded, pad_batch
-from ..inference.predict import predict_logits
-from ..models.base import trainable_state
-from .loop import batch_order, make_optimizer, make_schedule
+from ..metrics import higher_is_better
+from ..models.base import load_trainable_state, trainable_state
+from ..tasks.base import Metrics, Task, forward_batches
+from .loop import make_optimizer, make_schedule, train_steps
 
-ScoreFn = Callable[[np.ndarray, np.ndarray], dict]
-SaveFn = Callable[[nn.Module, Path, dict], None]
+SaveFn = Callable[[nn.Module, Path, Metrics], None]
+
+
+class Callback(Protocol):
+    """Sees every evaluation. Raising stops the run (a hyper-parameter search prunes a trial this way)."""
+
+    def on_eval(self, step: int, metrics: Metrics) -> None: ...
 
 
 @dataclass
@@ -34,7 +40,7 @@ class TrainState:
     """Counters that a resumed run must restore."""
 
     step: int = 0
-    best_metric: float = -math.inf
+    best_metric: float | None = None
     best_step: int = -1
     best_metrics: dict = field(default_factory=dict)
     bad_evals: int = 0
@@ -52,45 +58,38 @@ class TrainResult:
 
 
 class Trainer:
-    """Fit `model` on encoded examples, selecting on `validation` by `args.metric` (higher is better).
+    """Fit `model` on a task's encoded items, selecting on `validation` by `args.metric`.
 
-    `score(logits, label_ids)` returns a metrics dict; `save_best(model, directory, metrics)` writes the
-    best model (safetensors + JSON); `on_eval(step, metrics)`, if given, sees every evaluation (a
-    hyper-parameter search uses it to prune a trial by raising). Items need `input_ids` (for length
-    bucketing) and `label`; `collate` turns a list of them into the model's keyword arguments.
-    `evaluate(model, validation)`, if given, returns the metrics instead of `score` over `predict_logits`
-    (for outputs that are not one row of logits per item, such as token tags; then items need no `label`).
-    Output: `<output>/best/`, `<output>/last/` (resumable), `<output>/log.jsonl`.
+    `save_best(model, directory, metrics)` writes the best model (safetensors + manifest); every callback's
+    `on_eval(step, metrics)` sees each evaluation. `head` are the parameters that train at `args.head_lr`.
+    Output: `<run_dir>/best/`, `<run_dir>/last/` (resumable), `<run_dir>/log.jsonl`.
     """
 
     def __init__(
         self,
         model: nn.Module,
-        train: Sequence[Encoded],
-        validation: Sequence[Encoded],
+        task: Task,
+        train: Sequence[Any],
+        validation: Sequence[Any],
         args: TrainConfig,
-        output_dir: str | Path,
-        score: ScoreFn,
-        save_best: SaveFn,
+        run_dir: str | Path,
+        callbacks: Sequence[Callback] = (),
+        save_best: SaveFn | None = None,
+        head: Iterable[nn.Parameter] = (),
         progress: bool = True,
-        on_eval: Callable[[int, dict], None] | None = None,
-        collate: Callable[[list], dict] = pad_batch,
-        evaluate: Callable[[nn.Module, Sequence], dict] | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training examples")
         if not validation:
             raise ValueError("no validation examples: model selection needs a validation split")
-        self.model, self.train, self.validation, self.args = model, train, validation, args
-        self.output = Path(output_dir)
-        self.score, self.save_best, self.progress, self.on_eval = score, save_best, progress, on_eval
-        self.collate = collate
-        self.evaluate_fn = evaluate
-        self.lengths = [len(x.input_ids) for x in train]
+        self.model, self.task, self.train, self.validation, self.args = model, task, train, validation, args
+        self.output = Path(run_dir)
+        self.callbacks, self.save_best, self.progress = list(callbacks), save_best, progress
         self.steps_per_epoch = math.ceil(len(train) / args.batch_size)
         self.total_steps = max(1, math.ceil(args.epochs * self.steps_per_epoch))
         self.eval_every = args.eval_every or self.steps_per_epoch
-        self.optimizer = make_optimizer(model, args)
+        self.higher_is_better = higher_is_better(args.metric)
+        self.optimizer = make_optimizer(model, args, head)
         self.schedule = make_schedule(self.optimizer, args, self.total_steps)
         self.state = TrainState()
 
@@ -125,12 +124,15 @@ class Trainer:
             last = self.output / "last.old"  # interrupted between the two renames
         if not (last / "state.pt").exists():
             return False
-        self.model.load_state_dict(load_file(str(last / "model.safetensors")), strict=False)
+        load_trainable_state(self.model, load_file(str(last / "model.safetensors")), str(last))
         saved = torch.load(last / "state.pt", weights_only=True)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.schedule.load_state_dict(saved["schedule"])
         torch.set_rng_state(saved["rng"])
-        self.state = TrainState(**saved["state"])
+        state = dict(saved["state"])
+        if state.get("best_metric") == -math.inf:  # written before best_metric could be None
+            state["best_metric"] = None
+        self.state = TrainState(**state)
         return True
 
     def _log(self, row: dict) -> None:
@@ -138,21 +140,30 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
 
     # -- evaluation ----------------------------------------------------------------------------------
-    def evaluate(self) -> dict:
-        if self.evaluate_fn is not None:
-            return self.evaluate_fn(self.model, self.validation)
-        logits = predict_logits(self.model, self.validation, self.args.eval_batch_size, collate=self.collate)
-        labels = np.array([x.label for x in self.validation])
-        return self.score(logits, labels)
+    def evaluate(self) -> Metrics:
+        outputs = list(forward_batches(self.model, self.task, self.validation, self.args.eval_batch_size))
+        return self.task.score(outputs, self.validation)
 
-    def _after_eval(self, metrics: dict) -> None:
+    def _improves(self, value: float) -> bool:
+        best = self.state.best_metric
+        if best is None:
+            return True
+        return value > best if self.higher_is_better else value < best
+
+    def _after_eval(self, metrics: Metrics) -> None:
+        if self.args.metric not in metrics:
+            raise KeyError(
+                f"train.metric {self.args.metric!r} is not among the validation metrics "
+                f"{sorted(k for k, v in metrics.items() if isinstance(v, int | float))}"
+            )
         value = float(metrics[self.args.metric])
-        improved = value > self.state.best_metric
+        improved = self._improves(value)
         if improved:
             self.state.best_metric, self.state.best_step = value, self.state.step
             self.state.best_metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
             self.state.bad_evals = 0
-            self.save_best(self.model, self.output / "best", metrics)
+            if self.save_best is not None:
+                self.save_best(self.model, self.output / "best", metrics)
         else:
             self.state.bad_evals += 1
         if self.args.patience is not None and self.state.bad_evals >= self.args.patience:
@@ -165,62 +176,51 @@ class Trainer:
                 "time": time.time(),
             }
         )
+        for callback in self.callbacks:
+            callback.on_eval(self.state.step, metrics)
 
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self, resume: bool = True) -> TrainResult:
-        """Train to the end (or early stop), resuming from `<output>/last` when it exists and `resume`."""
+        """Train to the end (or early stop), resuming from `<run_dir>/last` when it exists and `resume`."""
         start = time.time()
         self.output.mkdir(parents=True, exist_ok=True)
         if not (resume and self._load_last()):
             torch.manual_seed(self.args.seed)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.args.bf16 else contextlib.nullcontext()
-        self.model.train()
         with _progress(self.progress, self.total_steps, self.state.step) as advance:
             running, count = 0.0, 0
-            while self.state.step < self.total_steps and not self.state.stopped_early:
-                epoch, offset = divmod(self.state.step, self.steps_per_epoch)
-                batches = batch_order(self.lengths, self.args.batch_size, self.args.seed, epoch, self.args.bucket)
-                for idx in batches[offset:]:
-                    batch = self.collate([self.train[i] for i in idx])
-                    with autocast:
-                        loss = self.model(**batch)["loss"]
-                    loss.backward()
-                    if self.args.grad_clip:
-                        nn.utils.clip_grad_norm_(
-                            [p for p in self.model.parameters() if p.requires_grad], self.args.grad_clip
-                        )
-                    self.optimizer.step()
-                    self.schedule.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-                    self.state.step += 1
-                    running, count = running + loss.item(), count + 1
-                    advance(running / count)
-                    step = self.state.step
-                    if step % self.args.log_every == 0:
-                        self._log(
-                            {
-                                "step": step,
-                                "epoch": step / self.steps_per_epoch,
-                                "loss": running / count,
-                                "lr": self.schedule.get_last_lr()[0],
-                                "time": time.time(),
-                            }
-                        )
-                        running, count = 0.0, 0
-                    evaluated = step % self.eval_every == 0 or step == self.total_steps
-                    if evaluated:
-                        self._after_eval(self.evaluate())
-                        self.model.train()
-                    if evaluated or step % self.args.checkpoint_every == 0:
-                        self._save_last()
-                    if step >= self.total_steps or self.state.stopped_early:
-                        break
+            steps = train_steps(
+                self.model, self.task, self.train, self.args, self.optimizer, self.schedule,
+                self.state.step, self.total_steps,
+            )  # fmt: skip
+            for step, loss in steps if not self.state.stopped_early else ():
+                self.state.step = step
+                running, count = running + loss, count + 1
+                advance(running / count)
+                if step % self.args.log_every == 0:
+                    self._log(
+                        {
+                            "step": step,
+                            "epoch": step / self.steps_per_epoch,
+                            "loss": running / count,
+                            "lr": self.schedule.get_last_lr()[0],
+                            "time": time.time(),
+                        }
+                    )
+                    running, count = 0.0, 0
+                evaluated = step % self.eval_every == 0 or step == self.total_steps
+                if evaluated:
+                    self._after_eval(self.evaluate())
+                if evaluated or step % self.args.checkpoint_every == 0:
+                    self._save_last()
+                if self.state.stopped_early:
+                    break
         s = self.state
-        return TrainResult(s.best_metric, s.best_step, s.best_metrics, s.step, s.stopped_early, time.time() - start)
+        best = s.best_metric if s.best_metric is not None else math.nan
+        return TrainResult(best, s.best_step, s.best_metrics, s.step, s.stopped_early, time.time() - start)
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, total: int, done: int):
+def _progress(enabled: bool, total: int, done: int) -> Iterator[Callable[[float], None]]:
     """A rich progress bar with ETA and the running loss; a no-op when disabled."""
     if not enabled:
         yield lambda loss: None

@@ -34,10 +34,11 @@ def open_text(path: str | Path, newline: str | None = None, errors: str = "stric
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    return _Utf8Text(_open_binary(path), path, newline=newline, errors=errors)
+    return _Utf8Text(open_binary(path), path, newline=newline, errors=errors)
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a file for reading bytes, decompressing `.xz`, `.gz` and `.bz2` on the fly."""
     suffix = path.suffix.lower()
     if suffix == ".xz":
         return lzma.open(path, "rb")
@@ -77,7 +78,7 @@ class _Utf8Text(io.TextIOWrapper):
 def _not_utf8(path: Path, error: UnicodeDecodeError) -> ReaderError:
     """Find the first line that is not UTF-8 (the text layer decodes in chunks, so it cannot tell)."""
     bad = error.object[error.start : error.start + 1]
-    with _open_binary(path) as f:
+    with open_binary(path) as f:
         for lineno, line in enumerate(f, 1):
             try:
                 line.decode("utf-8")

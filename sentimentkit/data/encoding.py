@@ -1,25 +1,77 @@
-"""Aspect examples -> subword ids with an aspect mask, position weights and a word graph -> padded tensors.
+"""Examples -> token-id items: the one encoding path for training and inference of every text task.
 
-The one encoding path for training and inference of every aspect-polarity model. An item keeps its graph
-compact (the word-level arcs and the word of each subword); `pad_aspect_batch` builds the dense subword
-adjacency per batch. Over-long sentences keep a window around the aspect: the aspect is never cut out.
+Encoding happens once per dataset; collate (`data/collate.py`) only pads. Text items are the document
+classifiers' (ids cut to `max_length`, "head" or "head+tail"); aspect items add an aspect mask, ASGCN's
+position weights and a compact word graph (the word-level arcs and the word of each subword), and over-long
+sentences keep a window around the aspect, so the aspect is never cut out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
-from ..labels import LabelSet
+from ..labels import IGNORE_INDEX
 from ..types import AspectExample, DepParse
-from .align import AlignmentError, WordAlignment, adjacency, align_words, project_to_subwords
+from .align import AlignmentError, WordAlignment, adjacency, align_words
+
+TRUNCATIONS = ("head", "head+tail")
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """What this project asks of a tokenizer: a Hugging Face fast tokenizer, `encoders.bert.FastTokenizer`, or a
+    `WordVocab` (the first call form only). Called on a string or a batch of strings (or of word lists with
+    `is_split_into_words`), it returns a mapping with "input_ids" (and "offset_mapping" on request)."""
+
+    cls_token_id: int
+    sep_token_id: int
+
+    def __call__(self, texts: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
-class AspectEncoded:
+class TextItem:
+    """One encoded text: token ids with special tokens, its target id, and whether the text was cut to fit."""
+
+    input_ids: tuple[int, ...]
+    label: int = IGNORE_INDEX
+    truncated: bool = False
+
+
+def encode_texts(
+    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head"
+) -> list[TextItem]:
+    """Token ids with special tokens, cut to `max_length` (no targets: the task sets them).
+
+    "head" keeps the first tokens; "head+tail" keeps the first quarter and the last three quarters of the
+    budget, which suits long reviews whose verdict often comes at the end (Sun et al. 2019).
+    """
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation {truncation!r}: expected one of {TRUNCATIONS}")
+    if max_length < 4:
+        raise ValueError(f"max_length must be at least 4, got {max_length}")
+    budget = max_length - 2  # room for [CLS] and [SEP]
+    pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"] if texts else []
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    out = []
+    for ids in pieces:
+        cut = len(ids) > budget
+        if cut:
+            if truncation == "head":
+                ids = ids[:budget]
+            else:
+                head = budget // 4
+                ids = ids[:head] + ids[len(ids) - (budget - head) :]
+        out.append(TextItem((cls, *ids, sep), truncated=cut))
+    return out
+
+
+@dataclass(frozen=True)
+class AspectItem:
     """One encoded (sentence, aspect) pair; every per-position field has one entry per token of `input_ids`.
 
     aspect_mask: 1 on the subwords of every occurrence of the aspect in the sentence.
@@ -37,22 +89,23 @@ class AspectEncoded:
     n_words: int
     word_edges: tuple[tuple[int, int], ...] | None = None
     token_type_ids: tuple[int, ...] | None = None
-    label: int = -100
+    label: int = IGNORE_INDEX
 
 
 def encode_aspect_examples(
-    tokenizer,
+    tokenizer: Tokenizer,
     examples: Sequence[AspectExample],
     parses: Sequence[DepParse | None] | None,
-    labels: LabelSet,
+    label_ids: Sequence[int] | None,
     max_length: int,
     *,
     pair: bool = False,
     directed: bool = False,
     self_loops: bool = True,
-) -> list[AspectEncoded]:
+) -> list[AspectItem]:
     """Encode aspect examples for a fast HF tokenizer.
 
+    label_ids: one target id per example (the task maps labels to ids), or None for unlabelled examples.
     parses: one per example (None: each example's own `parse`, if any). With a parse, the words are the parse's
     words and must spell the example's text (else AlignmentError naming the example); without one, the words are
     the text's whitespace tokens and the item has no graph. pair: the input is "[CLS] sentence [SEP] aspect [SEP]"
@@ -63,27 +116,32 @@ def encode_aspect_examples(
     """
     if parses is not None and len(parses) != len(examples):
         raise ValueError(f"{len(parses)} parses for {len(examples)} examples; pass one per example (or None)")
+    if label_ids is not None and len(label_ids) != len(examples):
+        raise ValueError(f"{len(label_ids)} label ids for {len(examples)} examples")
     if max_length < 4:
         raise ValueError(f"max_length must be at least 4, got {max_length}")
+    settings = _AspectSettings(max_length, pair, directed, self_loops)
     out = []
     for k, example in enumerate(examples):
         parse = parses[k] if parses is not None else example.parse
         where = example.source or (f"example {example.id}" if example.id is not None else f"example {k}")
-        out.append(_encode_one(tokenizer, example, parse, labels, max_length, pair, directed, self_loops, where))
+        label = IGNORE_INDEX if label_ids is None else label_ids[k]
+        out.append(replace(_encode_one(tokenizer, example, parse, settings, where), label=label))
     return out
 
 
+@dataclass(frozen=True)
+class _AspectSettings:
+    max_length: int
+    pair: bool
+    directed: bool
+    self_loops: bool
+
+
 def _encode_one(
-    tokenizer,
-    example: AspectExample,
-    parse: DepParse | None,
-    labels: LabelSet,
-    max_length: int,
-    pair: bool,
-    directed: bool,
-    self_loops: bool,
-    where: str,
-) -> AspectEncoded:
+    tokenizer: Tokenizer, example: AspectExample, parse: DepParse | None, settings: _AspectSettings, where: str
+) -> AspectItem:
+    max_length, pair = settings.max_length, settings.pair
     if not example.spans:
         raise ValueError(f"{where}: aspect {example.aspect!r} has no span in the text")
     try:
@@ -109,15 +167,9 @@ def _encode_one(
         token_types = (0,) * len(sentence_aspect) + (1,) * len(tail)
     edges = None
     if parse is not None:
-        rows, cols = np.nonzero(adjacency(parse, directed=directed, self_loops=self_loops))
+        rows, cols = np.nonzero(adjacency(parse, directed=settings.directed, self_loops=settings.self_loops))
         edges = tuple(zip(rows.tolist(), cols.tolist(), strict=True))
-    label = -100
-    if example.polarity is not None:
-        try:
-            label = labels.id(example.polarity)
-        except KeyError as err:
-            raise KeyError(f"{where}: {err.args[0]}") from None
-    return AspectEncoded(
+    return AspectItem(
         input_ids=(tokenizer.cls_token_id, *(alignment.subword_ids[i] for i in keep), tokenizer.sep_token_id, *tail),
         aspect_mask=sentence_aspect + (0,) * len(tail),
         position_weights=(0.0, *(weights[i] for i in keep), 0.0, *(0.0,) * len(tail)),
@@ -125,7 +177,6 @@ def _encode_one(
         n_words=len(alignment.words),
         word_edges=edges,
         token_type_ids=token_types,
-        label=label,
     )
 
 
@@ -152,55 +203,3 @@ def _window(n: int, aspect: list[int], budget: int, max_length: int, where: str)
         )
     lo = max(0, min(first - (budget - needed) // 2, n - budget))
     return lo, lo + budget
-
-
-def pad_aspect_batch(items: Sequence[AspectEncoded], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its longest member.
-
-    Returns input_ids, attention_mask, aspect_mask (B, T) long; position_weights (B, T) float; labels (B,);
-    token_type_ids (B, T) when the items have them; adjacency (B, T, T) float when the items have parses,
-    with padding positions isolated except for their self-loop.
-    """
-    length = max(len(x.input_ids) for x in items)
-    batch = {
-        "input_ids": torch.full((len(items), length), pad_id, dtype=torch.long),
-        "attention_mask": torch.zeros((len(items), length), dtype=torch.long),
-        "aspect_mask": torch.zeros((len(items), length), dtype=torch.long),
-        "position_weights": torch.zeros((len(items), length), dtype=torch.float),
-    }
-    for i, x in enumerate(items):
-        n = len(x.input_ids)
-        batch["input_ids"][i, :n] = torch.tensor(x.input_ids)
-        batch["attention_mask"][i, :n] = 1
-        batch["aspect_mask"][i, :n] = torch.tensor(x.aspect_mask)
-        batch["position_weights"][i, :n] = torch.tensor(x.position_weights)
-    with_types = _all_or_none(items, "token_type_ids")
-    if with_types:
-        batch["token_type_ids"] = torch.zeros((len(items), length), dtype=torch.long)
-        for i, x in enumerate(items):
-            batch["token_type_ids"][i, : len(x.input_ids)] = torch.tensor(x.token_type_ids)
-    if _all_or_none(items, "word_edges"):
-        batch["adjacency"] = torch.eye(length).repeat(len(items), 1, 1)  # (B, T, T)
-        for i, x in enumerate(items):
-            batch["adjacency"][i, : len(x.input_ids), : len(x.input_ids)] = torch.from_numpy(_subword_adjacency(x))
-    batch["labels"] = torch.tensor([x.label for x in items], dtype=torch.long)
-    return batch
-
-
-def _all_or_none(items: Sequence[AspectEncoded], name: str) -> bool:
-    present = [getattr(x, name) is not None for x in items]
-    if any(present) and not all(present):
-        raise ValueError(f"{sum(present)} of {len(items)} items in a batch have {name}; encode them all alike")
-    return all(present)
-
-
-def _subword_adjacency(item: AspectEncoded) -> np.ndarray:
-    """The item's word graph on its own positions: (T, T)."""
-    word_adj = np.zeros((item.n_words, item.n_words), dtype=np.float32)
-    for i, j in item.word_edges or ():
-        word_adj[i, j] = 1.0
-    groups: list[list[int]] = [[] for _ in range(item.n_words)]
-    for position, word in enumerate(item.subword_words):
-        if word >= 0:
-            groups[word].append(position)
-    return project_to_subwords(word_adj, groups, len(item.input_ids))

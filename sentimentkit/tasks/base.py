@@ -1,0 +1,178 @@
+"""The task seam: a task reads its examples, encodes them, collates batches, scores outputs and decodes predictions.
+
+Training (`training/`) and inference (`inference/`) are two task-agnostic consumers of a `Task`; neither branches
+on task names. A task class is registered in `TASKS` under a versioned name ("text-classification.v1") that
+model folders record (`hub.Manifest.task`) and model specs name (`models.base.ModelSpec.task`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..config import ExperimentConfig
+    from ..hub import Manifest
+    from ..labels import LabelSet
+    from ..models.base import ModelOutput, Runtime
+    from ..types import Prediction
+
+Metrics = dict[str, Any]
+# The outputs of a forward pass over items, batch by batch: (the items' indices, the batch's output).
+Outputs = list[tuple[list[int], "ModelOutput"]]
+
+
+class Task(Protocol):
+    """What training and inference need from a task. Items are encoded examples; a batch is what models take."""
+
+    name: ClassVar[str]
+    labels: LabelSet
+    metric: ClassVar[str]  # the default validation metric of this task
+
+    def examples(self, source: str, split: str, data_dir: str | None = None) -> list[Any]:
+        """The examples of `split` of a named dataset, or of a labelled file (`source`)."""
+        ...
+
+    def encode(self, examples: Sequence[Any]) -> list[Any]:
+        """Examples -> items: the one place where this task's labels become target ids."""
+        ...
+
+    def length(self, item: Any) -> int:
+        """The item's length, for length bucketing."""
+        ...
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        """Items -> one padded batch (a function of `data/collate.py`)."""
+        ...
+
+    def score(self, outputs: Outputs, items: Sequence[Any]) -> Metrics:
+        """Metrics of the model outputs against the items' targets."""
+        ...
+
+    def preprocessing(self) -> dict[str, Any]:
+        """The settings inference needs to encode as in training; written into the Manifest."""
+        ...
+
+    def predict(self, model: Any, inputs: Sequence[Any], batch_size: int, **options: Any) -> list[Prediction]:
+        """One Prediction per input (in order)."""
+        ...
+
+
+class TaskFactory(Protocol):
+    """A task class: built for training from a config, or for inference from a model folder's manifest."""
+
+    name: ClassVar[str]
+
+    def from_config(self, config: ExperimentConfig, model_config: Any) -> Task: ...
+
+    def from_manifest(self, manifest: Manifest, runtime: Runtime) -> tuple[Task, Any]:
+        """The task and the model it runs (a module, or for a bundle the object holding its parts)."""
+        ...
+
+
+TASKS: Registry[Any] = Registry("task")
+BUILTIN_TASKS = {
+    "text-classification.v1": "document",
+    "aspect-polarity.v1": "aspect",
+    "aspect-sentiment.v1": "aspect",
+    "aspect-extraction.v1": "extraction",
+}
+
+
+def _declare_builtin() -> None:
+    for name, module in BUILTIN_TASKS.items():
+        TASKS.add_lazy(name, f"{__package__}.{module}")
+
+
+_declare_builtin()
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a task hands the trainer: encoded train and validation items and their sizes."""
+
+    train: list[Any]
+    validation: list[Any]
+    save_extra: Callable[[Path], None] | None = None  # e.g. a word vocabulary beside the weights
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # model settings the data fixes (vocab_size)
+
+
+@torch.inference_mode()
+def forward_batches(
+    model: nn.Module,
+    task: Task,
+    items: Sequence[Any],
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> Iterator[tuple[list[int], ModelOutput]]:
+    """Forward passes over `items` in batches of similar length (less padding), in eval mode, without targets.
+
+    Yields (the items' indices, the batch's ModelOutput); the model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        order = sorted(range(len(items)), key=lambda i: task.length(items[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = task.collate([items[i] for i in idx]).without_labels()
+            yield idx, model(batch)
+            if on_batch is not None:
+                on_batch(len(idx))
+    finally:
+        model.train(was_training)
+
+
+def gather_logits(outputs: Outputs, n: int) -> np.ndarray:
+    """Per-item logits (N, C) in item order, from batched outputs of one logit row per item."""
+    if n == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    width = outputs[0][1].logits.shape[-1]
+    result = np.empty((n, width), dtype=np.float32)
+    for idx, out in outputs:
+        result[idx] = out.logits.float().numpy()
+    return result
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, C) logits."""
+    z = logits - logits.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def check_labels(examples: Sequence[Any], labels: LabelSet, field: str, what: str) -> None:
+    """Every example's label is in `labels`, else ValueError naming the first offending example's source."""
+    known = set(labels.names)
+    unknown = sorted({getattr(x, field) for x in examples if getattr(x, field) is not None} - known)
+    if unknown:
+        where = next(x.source or x.id for x in examples if getattr(x, field) in unknown)
+        raise ValueError(f"{what} has labels {unknown} outside {list(labels.names)} (first at {where})")
+
+
+def subset(examples: list[Any], n: int | None, seed: int) -> list[Any]:
+    """The first `n` examples of a seeded shuffle (all of them when n is None)."""
+    import random
+
+    if n is None:
+        return examples
+    return random.Random(seed).sample(examples, min(n, len(examples)))
+
+
+def batch_count(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def option(options: Mapping[str, Any], name: str, default: Any) -> Any:
+    """A predict option with its default (None counts as not given)."""
+    value = options.get(name)
+    return default if value is None else value

@@ -1,0 +1,262 @@
+"""Text classification: a document or sentence -> one label (5-point sentiment, polarity, emotion, your labels).
+
+Data: a named dataset (`data/datasets.py`) or the user's labelled .csv/.jsonl file (10 % carved off for
+validation when no validation file is given). Predictions carry the label and its probabilities; polarity and a
+score in [-1, 1] come from the label set where it has them (`LabelSet.polarity_map`, `LabelSet.scale`). Texts
+longer than the model's window are cut (and say so), or scored in sentence chunks whose probabilities are
+averaged, weighted by length (`long_texts="chunks"`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from torch import nn
+
+from ..config import DataConfig, ExperimentConfig
+from ..data.align import sentence_spans
+from ..data.collate import TextBatch, pad_batch
+from ..data.datasets import DATASETS, carve_validation, load_dataset
+from ..data.encoding import TextItem, Tokenizer, encode_texts
+from ..hub import Manifest
+from ..labels import IGNORE_INDEX, POLARITIES, LabelSet
+from ..metrics import classification_metrics
+from ..models.base import MODELS, Runtime, load_checkpoint, load_model_tokenizer
+from ..types import Prediction, TextExample
+from .base import TASKS, Metrics, Outputs, TrainingData, check_labels, forward_batches, gather_logits, softmax, subset
+
+LONG_TEXTS = ("truncate", "chunks")
+BLANK = "blank input: there is no text to score"
+
+
+@dataclass
+class TextClassification:
+    """The text-classification task for one label set, tokenizer and window."""
+
+    name: ClassVar[str] = "text-classification.v1"
+    metric: ClassVar[str] = "accuracy"
+
+    labels: LabelSet
+    tokenizer: Tokenizer | None = None
+    max_length: int = 128
+    truncation: str = "head"
+    data: DataConfig = field(default_factory=DataConfig)
+
+    # --- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[TextClassification, TrainingData]:
+        """Read the config's data, fix the label set and tokenizer, and encode train and validation."""
+        data = config.data
+        task = cls(LabelSet(("_",)), None, data.max_length, data.truncation, data)
+        train = task.examples(data.train, "train", data.data_dir)
+        if data.train in DATASETS:
+            task.labels = DATASETS.get(data.train).labels
+        else:
+            task.labels = LabelSet.of(data.labels or tuple(sorted({x.label for x in train})))
+        if data.validation is None and data.train not in DATASETS:
+            train, validation = carve_validation(train, lambda x: x.label)
+        else:
+            validation = task.examples(data.validation or data.train, "validation", data.data_dir)
+        check_labels(train, task.labels, "label", "train data")
+        check_labels(validation, task.labels, "label", "validation data")
+        train = subset(train, data.train_subset, config.train.seed)
+        save_extra, overrides = None, {}
+        if MODELS.get(model_config.type).tokenizer == "vocab":
+            from ..data.vocab import WordVocab
+
+            vocab = WordVocab.build([x.text for x in train], model_config.min_freq, model_config.max_vocab)
+            task.tokenizer, save_extra, overrides = vocab, vocab.save, {"vocab_size": len(vocab)}
+        else:
+            from ..encoders.text import load_tokenizer
+
+            task.tokenizer = load_tokenizer(model_config.backbone)
+        return task, TrainingData(task.encode(train), task.encode(validation), save_extra, overrides)
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[TextClassification, nn.Module]:
+        model, manifest = load_checkpoint(manifest, runtime)
+        pre = manifest.preprocessing
+        task = cls(
+            manifest.labels,
+            load_model_tokenizer(manifest, runtime),
+            int(pre.get("max_length", DataConfig.max_length)),
+            str(pre.get("truncation", DataConfig.truncation)),
+        )
+        return task, model
+
+    def preprocessing(self) -> dict[str, Any]:
+        return {"max_length": self.max_length, "truncation": self.truncation}
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def examples(self, source: str, split: str, data_dir: str | None = None) -> list[TextExample]:
+        if source in DATASETS:
+            spec = DATASETS.get(source)
+            if spec.task != self.name:
+                raise ValueError(f"dataset {source!r} ({spec.scheme}) is not a text classification dataset")
+            return load_dataset(source, split, data_dir)
+        from ..data.readers import read_labelled_file
+
+        if not Path(source).exists():
+            known = ", ".join(n for n in DATASETS.names() if DATASETS.get(n).task == self.name)
+            raise FileNotFoundError(f"{source!r} is neither a named text dataset ({known}) nor an existing file")
+        return list(read_labelled_file(source, self.data.text_field, self.data.label_field))
+
+    def encode(self, examples: Sequence[TextExample]) -> list[TextItem]:
+        """Texts -> token ids; labels -> target ids (here and nowhere else for this task)."""
+        if self.tokenizer is None:
+            raise RuntimeError("the task has no tokenizer yet")
+        items = encode_texts(self.tokenizer, [x.text for x in examples], self.max_length, self.truncation)
+        out = []
+        for item, example in zip(items, examples, strict=True):
+            label = IGNORE_INDEX
+            if example.label is not None:
+                try:
+                    label = self.labels.id(example.label)
+                except KeyError as err:
+                    raise KeyError(f"{example.source or example.id}: {err.args[0]}") from None
+            out.append(replace(item, label=label))
+        return out
+
+    def length(self, item: TextItem) -> int:
+        return len(item.input_ids)
+
+    def collate(self, items: Sequence[TextItem]) -> TextBatch:
+        return pad_batch(items)
+
+    # --- scoring ------------------------------------------------------------------------------------------
+    def score(self, outputs: Outputs, items: Sequence[TextItem]) -> Metrics:
+        predicted = gather_logits(outputs, len(items)).argmax(-1).tolist()
+        return classification_metrics([x.label for x in items], predicted, self.labels)
+
+    def evaluate(self, model: nn.Module, examples: Sequence[TextExample], batch_size: int) -> Metrics:
+        """Metrics on labelled examples. Polarity labels (negative / neutral / positive) on a model with a finer scale
+        (5-point) are compared by polarity: "positive" data is right when the positive classes together are the
+        most probable, not only when the class named "positive" wins. Labels the model cannot map are refused."""
+        data_labels = sorted({x.label for x in examples if x.label is not None})
+        if not data_labels:
+            raise ValueError("the examples have no labels to score against")
+        polarities = self.labels.polarities
+        finer = self.labels.polarity_map is not None and any(k != v for k, v in self.labels.polarity_map.items())
+        by_polarity = bool(polarities) and set(data_labels) <= set(polarities)
+        if not (finer and by_polarity) and set(data_labels) <= set(self.labels.names):
+            items = self.encode(examples)
+            outputs = list(forward_batches(model, self, items, batch_size))
+            return self.score(outputs, items)
+        if not by_polarity:
+            raise ValueError(
+                f"the data's labels {data_labels} are not the model's {list(self.labels.names)}"
+                + (f" nor its polarities {list(polarities)}" if polarities else "")
+                + "; relabel the data or score it with a model trained on these labels"
+            )
+        # compare as polarities: the argmax over the data's polarities of each polarity's summed probability
+        wanted = LabelSet.of(tuple(p for p in POLARITIES if p in data_labels))
+        unlabelled = [replace(x, label=None) for x in examples]
+        probs = self._probabilities(model, self.encode(unlabelled), batch_size)
+        predicted = []
+        for p in probs:
+            grouped = self.labels.polarity_probabilities(p) or {}
+            predicted.append(wanted.id(max(wanted.names, key=lambda name: grouped.get(name, 0.0))))
+        metrics = classification_metrics([wanted.id(x.label) for x in examples], predicted, wanted)
+        metrics["compared_as"] = "polarity"
+        return metrics
+
+    # --- inference ----------------------------------------------------------------------------------------
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: Sequence[TextExample],
+        batch_size: int,
+        on_batch: Callable[[int], None] | None = None,
+        long_texts: str = "truncate",
+        **options: Any,
+    ) -> list[Prediction]:
+        """One Prediction per input: blank inputs get one with `error`, long ones say `truncated` (or `chunks`)."""
+        if long_texts not in LONG_TEXTS:
+            raise ValueError(f"long_texts {long_texts!r}: expected one of {LONG_TEXTS}")
+        if options:
+            raise TypeError(f"unknown option(s) for text classification: {', '.join(sorted(options))}")
+        scored = [i for i, x in enumerate(inputs) if x.text.strip()]
+        items = self.encode([replace(inputs[i], label=None) for i in scored])
+        probs = self._probabilities(model, items, batch_size, on_batch)
+        results: list[Prediction | None] = [None] * len(inputs)
+        long = []
+        for k, i in enumerate(scored):
+            if items[k].truncated and long_texts == "chunks":
+                long.append(i)
+            else:
+                results[i] = self._prediction(inputs[i], probs[k], truncated=items[k].truncated)
+        if long:
+            for i, prediction in zip(long, self._chunked(model, [inputs[i] for i in long], batch_size), strict=True):
+                results[i] = prediction
+        for i, x in enumerate(inputs):
+            if results[i] is None:
+                results[i] = Prediction(text=x.text, id=x.id, error=BLANK, fields=x.fields)
+        return results  # type: ignore[return-value]
+
+    def _probabilities(
+        self,
+        model: nn.Module,
+        items: Sequence[TextItem],
+        batch_size: int,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        outputs = list(forward_batches(model, self, items, batch_size, on_batch))
+        return softmax(gather_logits(outputs, len(items)))
+
+    def _chunked(self, model: nn.Module, inputs: Sequence[TextExample], batch_size: int) -> list[Prediction]:
+        """Score each long text as sentence chunks that fit the window; average their probabilities by length."""
+        budget = self.max_length - 2
+        chunks: list[tuple[int, str, int]] = []  # (input, chunk text, tokens)
+        for k, example in enumerate(inputs):
+            for text, tokens in self._chunks(example.text, budget):
+                chunks.append((k, text, tokens))
+        items = encode_texts(self.tokenizer, [c[1] for c in chunks], self.max_length, self.truncation)
+        probs = self._probabilities(model, items, batch_size)
+        out = []
+        for k, example in enumerate(inputs):
+            rows = [j for j, c in enumerate(chunks) if c[0] == k]
+            weights = np.array([min(chunks[j][2], budget) for j in rows], dtype=np.float64)
+            p = (probs[rows] * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+            truncated = any(items[j].truncated for j in rows)
+            out.append(replace(self._prediction(example, p, truncated), chunks=len(rows)))
+        return out
+
+    def _chunks(self, text: str, budget: int) -> list[tuple[str, int]]:
+        """Consecutive sentences packed into chunks of at most `budget` tokens (a longer sentence is its own)."""
+        spans = sentence_spans(text)
+        sentences = [text[a:b] for a, b in spans]
+        counts = [len(ids) for ids in self.tokenizer(sentences, add_special_tokens=False)["input_ids"]]
+        out: list[tuple[str, int]] = []
+        start: int | None = None
+        end, used = 0, 0
+        for (a, b), count in zip(spans, counts, strict=True):
+            if start is not None and used + count > budget:
+                out.append((text[start:end], used))
+                start, used = None, 0
+            if start is None:
+                start = a
+            end, used = b, used + count
+        if start is not None:
+            out.append((text[start:end], used))
+        return out
+
+    def _prediction(self, example: TextExample, p: np.ndarray, truncated: bool) -> Prediction:
+        names = self.labels.names
+        grouped = self.labels.polarity_probabilities(p)
+        return Prediction(
+            text=example.text,
+            id=example.id,
+            label=names[int(p.argmax())],
+            polarity=max(grouped, key=grouped.get) if grouped else None,
+            score=self.labels.expected_score(p),
+            probabilities={n: float(v) for n, v in zip(names, p, strict=True)},
+            truncated=truncated,
+            fields=example.fields,
+        )
+
+
+TASKS.add(TextClassification.name, TextClassification)
