@@ -1,4 +1,4 @@
-"""One small registry for readers, datasets and models, with errors that list what is known."""
+"""One small registry for datasets, models and tasks, with errors that list what is known."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def test_writer_checks_the_path_and_writes_every_column(tmp_path):
     assert [r["id"] for r in table] == ["r1", "r2"] and table[0]["product"] == "phone"
     assert table[0]["p_very negative"] == "0.2" and json.loads(table[0]["aspects"])[0]["aspect"] == "screen"
     assert table[1]["error"] == "blank input" and table[1]["label"] == ""
-    emotions = list(csv.reader(io.StringIO(_csv_header(tmp_path, EMOTION4))))[0]
+    emotions = next(iter(csv.reader(io.StringIO(_csv_header(tmp_path, EMOTION4)))))
     assert "polarity" not in emotions and "score" not in emotions and "p_anger" in emotions
 
 
@@ -157,13 +157,25 @@ def test_a_mistyped_aspect_model_fails_as_in_the_api():
 def test_given_terms_next_to_dashes_or_in_chinese_are_found_and_absent_ones_reported():
     result = runner.invoke(
         app,
-        ["aspects", "--json", "The price-- way too high. Screen is ok.", "-a", "price", "-a", "battery", "-a", "screen"],
+        [
+            "aspects",
+            "--json",
+            "The price-- way too high. Screen is ok.",
+            "-a",
+            "price",
+            "-a",
+            "battery",
+            "-a",
+            "screen",
+        ],
     )
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)
     assert [a["aspect"] for a in row["aspects"]] == ["price", "Screen"]
     assert row["warnings"] == ["aspect 'battery' does not occur in the text"]
-    chinese = runner.invoke(app, ["aspects", "--json", "这个手机的屏幕很好，但是电池很差。", "-a", "屏幕", "-a", "电池"])
+    chinese = runner.invoke(
+        app, ["aspects", "--json", "这个手机的屏幕很好，但是电池很差。", "-a", "屏幕", "-a", "电池"]
+    )
     assert chinese.exit_code == 0, chinese.output
     assert [a["aspect"] for a in json.loads(chinese.stdout)["aspects"]] == ["屏幕", "电池"]
 

@@ -35,7 +35,10 @@ def test_every_shipped_model_loads_and_predicts():
     assert document[0].score > 0.3 > -0.3 > document[1].score
     assert all(p.label in SENTIMENT5.names for p in document)
     aspects = sentimentkit.load("absa-en")(["The battery life is great but the screen is dim."])
-    assert [(a.aspect, a.polarity) for a in aspects[0].aspects] == [("battery life", "positive"), ("screen", "negative")]
+    assert [(a.aspect, a.polarity) for a in aspects[0].aspects] == [
+        ("battery life", "positive"),
+        ("screen", "negative"),
+    ]
     from sentimentkit.data.syntax import load_parser
 
     parse = load_parser("parser-en").parse("The screen is dim.")
@@ -93,12 +96,12 @@ def test_analyze_with_aspects_holds_one_backbone():
     pipeline = sentimentkit.load("sentiment-en", aspects="absa-en")
     backbones = {
         id(pipeline.model.encoder.model),
-        id(pipeline.aspects.model.polarity.encoder.model),
-        id(pipeline.aspects.model.extractor.encoder.model),
+        id(pipeline.aspect_pipeline.model.polarity.encoder.model),
+        id(pipeline.aspect_pipeline.model.extractor.encoder.model),
     }
     assert len(backbones) == 1
     separate = sentimentkit.load("sentiment-en", aspects="absa-en", merge_adapters=True)
-    assert separate.model.encoder.model is not separate.aspects.model.polarity.encoder.model
+    assert separate.model.encoder.model is not separate.aspect_pipeline.model.polarity.encoder.model
     texts = ["The battery life is great but the screen is dim.", "Slow service, lovely food."]
     shared, merged = pipeline(texts), separate(texts)
     for a, b in zip(shared, merged, strict=True):

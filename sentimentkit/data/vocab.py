@@ -32,7 +32,10 @@ class WordVocab:
         self.index = {t: i for i, t in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
             raise ValueError("a vocabulary has duplicate tokens")
-        self.pad_token_id, self.unk_token_id, self.cls_token_id, self.sep_token_id = 0, 1, 2, 3
+        # the specials' ids are their places in SPECIALS
+        self.pad_token_id, self.unk_token_id, self.cls_token_id, self.sep_token_id = (
+            self.index[t] for t in SPECIALS
+        )
 
     @classmethod
     def build(cls, texts: Iterable[str], min_freq: int = 2, max_size: int | None = 50_000) -> WordVocab:

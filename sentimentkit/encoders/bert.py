@@ -41,14 +41,21 @@ class _Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)  # (T,)
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        # input_ids: (B, T), or inputs_embeds: (B, T, H) already looked up (prompt tuning prepends its own)
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        positions = torch.arange(words.shape[1], device=words.device)  # (T,)
         types = (
             self.token_type_embeddings.weight[0]
             if token_type_ids is None
             else self.token_type_embeddings(token_type_ids)
         )
-        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + types
+        x = words + self.position_embeddings(positions) + types
         return self.dropout(self.LayerNorm(x))  # (B, T, H)
 
 
@@ -145,10 +152,16 @@ class NativeBert(nn.Module):
         return model.eval()
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
     ) -> SimpleNamespace:
+        x = self.embeddings(input_ids, token_type_ids, inputs_embeds)  # (B, T, H)
+        if attention_mask is None:
+            attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
         mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T): padding keys are masked out
-        x = self.embeddings(input_ids, token_type_ids)
         for layer in self.encoder.layer:
             x = layer(x, mask)
         return SimpleNamespace(last_hidden_state=x)

@@ -29,7 +29,7 @@ class Pipeline:
         self, manifest: Manifest, task: Task, model: Any, batch_size: int = 32, aspects: Pipeline | None = None
     ) -> None:
         self.manifest, self.task, self.model, self.batch_size = manifest, task, model, batch_size
-        self.aspects = aspects  # an aspect pipeline whose predictions fill Prediction.aspects
+        self.aspect_pipeline = aspects  # an aspect pipeline whose predictions fill Prediction.aspects
 
     @classmethod
     def load(
@@ -93,11 +93,11 @@ class Pipeline:
         if not examples:
             return []
         size = batch_size or self.batch_size
-        doc_options = {k: v for k, v in options.items() if not (self.aspects is not None and k == "aspects")}
+        doc_options = {k: v for k, v in options.items() if not (self.aspect_pipeline is not None and k == "aspects")}
         predictions = self.task.predict(self.model, examples, size, on_batch=on_batch, **doc_options)
-        if self.aspects is None:
+        if self.aspect_pipeline is None:
             return predictions
-        found = self.aspects(examples, batch_size=batch_size, aspects=options.get("aspects"))
+        found = self.aspect_pipeline(examples, batch_size=batch_size, aspects=options.get("aspects"))
         return [
             replace(p, aspects=a.aspects, warnings=p.warnings + a.warnings) if p.error is None else p
             for p, a in zip(predictions, found, strict=True)

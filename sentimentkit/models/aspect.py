@@ -304,7 +304,10 @@ CONFIGS = {
     "iagcn-no-interactive": IAGCNNoInteractiveConfig,
     "asgcn": ASGCNConfig,
 }
-for name, config_cls in CONFIGS.items():
-    MODELS.add(name, ModelSpec(config_cls, build_aspect_graph, task=TASK))
-del name, config_cls
-MODELS.add("spc", ModelSpec(SPCConfig, build_spc, task=TASK))
+def _register() -> None:
+    for name, config_cls in CONFIGS.items():
+        MODELS.add(name, ModelSpec(config_cls, build_aspect_graph, task=TASK))
+    MODELS.add("spc", ModelSpec(SPCConfig, build_spc, task=TASK))
+
+
+_register()

@@ -75,7 +75,10 @@ def build_text_classifier(config: TextClassifierConfig, labels: LabelSet, runtim
     return TextClassifier(encoder, len(labels), config.dropout)
 
 
-MODELS.add("text-classifier", ModelSpec(TextClassifierConfig, build_text_classifier, task=TASK))
-for name, config_cls in PRESETS.items():
-    MODELS.add(name, ModelSpec(config_cls, build_text_classifier, task=TASK))
-del name, config_cls
+def _register() -> None:
+    MODELS.add("text-classifier", ModelSpec(TextClassifierConfig, build_text_classifier, task=TASK))
+    for name, config_cls in PRESETS.items():
+        MODELS.add(name, ModelSpec(config_cls, build_text_classifier, task=TASK))
+
+
+_register()

@@ -13,7 +13,10 @@ states in as well would give the prompt a fixed share P / (P + T) of every poole
 sentences. The returned token states are the real tokens' (B, T, H), aligned with `input_ids` as for
 `TextEncoder`.
 
-peft is imported inside the builders: `import peft` takes seconds, and importing the models must not.
+peft is imported inside the builders: `import peft` takes seconds, and importing the models must not. At
+inference on the native runtime (`Runtime("native")`, what `sentimentkit.load` uses) a BERT backbone runs without
+peft and transformers: `NativePromptModel` computes the same prompts from the same parameters (same names, so the
+same checkpoint loads) and feeds them to the plain-torch BERT as peft feeds them to transformers' BERT.
 """
 
 from __future__ import annotations
@@ -96,6 +99,61 @@ class PromptedEncoder(nn.Module):
         return states, pooled
 
 
+class _NativePromptEncoder(nn.Module):
+    """peft's PromptEmbedding (prompt tuning: `embedding` only) or PromptEncoder with its MLP (p-tuning), by name."""
+
+    def __init__(self, num_virtual_tokens: int, hidden: int, mlp_hidden: int | None) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_virtual_tokens, hidden)
+        if mlp_hidden is not None:
+            self.mlp_head = nn.Sequential(
+                nn.Linear(hidden, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, mlp_hidden), nn.ReLU(),
+                nn.Linear(mlp_hidden, hidden),
+            )  # fmt: skip
+
+    def forward(self) -> torch.Tensor:
+        prompts = self.embedding.weight  # (P, H)
+        return self.mlp_head(prompts) if hasattr(self, "mlp_head") else prompts
+
+
+class NativePromptModel(nn.Module):
+    """Inference without peft: prompts (P, H) before the word embeddings, ones before the mask, into NativeBert.
+
+    Parameter names match peft's model (`prompt_encoder.default.*`), so a checkpoint trained with peft loads.
+    """
+
+    def __init__(self, base: nn.Module, num_virtual_tokens: int, mlp_hidden: int | None) -> None:
+        super().__init__()
+        self.base_model = base
+        self.config = base.config
+        hidden = int(base.config.hidden_size)
+        self.prompt_encoder = nn.ModuleDict({"default": _NativePromptEncoder(num_virtual_tokens, hidden, mlp_hidden)})
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> object:
+        # input_ids, attention_mask: (B, T) -> states (B, P + T, H), as peft's model returns them
+        words = self.base_model.embeddings.word_embeddings(input_ids)  # (B, T, H)
+        prompts = self.prompt_encoder["default"]().to(words.dtype)  # (P, H)
+        prompts = prompts.unsqueeze(0).expand(words.shape[0], -1, -1)  # (B, P, H)
+        ones = attention_mask.new_ones((attention_mask.shape[0], prompts.shape[1]))
+        mask = torch.cat([ones, attention_mask], dim=1)  # (B, P + T)
+        return self.base_model(attention_mask=mask, inputs_embeds=torch.cat([prompts, words], dim=1))
+
+
+def _native(backbone: str, runtime: Runtime, num_virtual_tokens: int, mlp_hidden: int | None) -> nn.Module | None:
+    """The peft-free prompt model when the runtime is native and the backbone a BERT it reproduces, else None."""
+    if runtime.implementation != "native":
+        return None
+    from ..encoders.bert import NativeBert, supports
+    from ..hub import resolve
+
+    path = resolve(backbone).path
+    if not supports(path):
+        return None
+    base = NativeBert.from_pretrained(path)
+    base.requires_grad_(False)
+    return NativePromptModel(base, num_virtual_tokens, mlp_hidden)
+
+
 def _check_common(config: PromptTuningClassifierConfig | PTuningClassifierConfig) -> None:
     if config.num_virtual_tokens < 1:
         raise ConfigError(f"model.num_virtual_tokens is {config.num_virtual_tokens}; expected at least 1")
@@ -134,8 +192,6 @@ def _init_from_text(model: nn.Module, tokenizer, text: str, num_virtual_tokens: 
 
 
 def build_prompt_tuning(config: PromptTuningClassifierConfig, labels: LabelSet, runtime: Runtime) -> TextClassifier:
-    from peft import PromptTuningConfig, PromptTuningInit, TaskType
-
     _check_common(config)
     if config.prompt_init not in PROMPT_INITS:
         raise ConfigError(f"model.prompt_init {config.prompt_init!r}: expected one of {PROMPT_INITS}")
@@ -145,6 +201,13 @@ def build_prompt_tuning(config: PromptTuningClassifierConfig, labels: LabelSet, 
         )
     if config.prompt_init == "random" and config.prompt_init_text:
         raise ConfigError("model.prompt_init_text is set but model.prompt_init is 'random'; set prompt_init: text")
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType
+
+    native = _native(config.backbone, runtime, config.num_virtual_tokens, None)
+    if native is not None:
+        return TextClassifier(
+            PromptedEncoder(native, config.num_virtual_tokens, config.pooling), len(labels), config.dropout
+        )
     peft_config = PromptTuningConfig(
         task_type=TaskType.FEATURE_EXTRACTION,
         num_virtual_tokens=config.num_virtual_tokens,
@@ -158,11 +221,16 @@ def build_prompt_tuning(config: PromptTuningClassifierConfig, labels: LabelSet, 
 
 
 def build_p_tuning(config: PTuningClassifierConfig, labels: LabelSet, runtime: Runtime) -> TextClassifier:
-    from peft import PromptEncoderConfig, PromptEncoderReparameterizationType, TaskType
-
     _check_common(config)
     if config.encoder_hidden_size < 1:
         raise ConfigError(f"model.encoder_hidden_size is {config.encoder_hidden_size}; expected at least 1")
+    native = _native(config.backbone, runtime, config.num_virtual_tokens, config.encoder_hidden_size)
+    if native is not None:
+        return TextClassifier(
+            PromptedEncoder(native, config.num_virtual_tokens, config.pooling), len(labels), config.dropout
+        )
+    from peft import PromptEncoderConfig, PromptEncoderReparameterizationType, TaskType
+
     peft_config = PromptEncoderConfig(
         task_type=TaskType.FEATURE_EXTRACTION,
         num_virtual_tokens=config.num_virtual_tokens,

@@ -46,7 +46,7 @@ class AspectPolarity:
     tokenizer: Tokenizer
     uses_graph: bool
     pair: bool
-    max_length: int = 128
+    max_length: int = DataConfig.max_length
     parser: str = "parser-en"
     directed: bool = False
     self_loops: bool = True

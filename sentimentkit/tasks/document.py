@@ -42,7 +42,7 @@ class TextClassification:
 
     labels: LabelSet
     tokenizer: Tokenizer | None = None
-    max_length: int = 128
+    max_length: int = DataConfig.max_length
     truncation: str = "head"
     data: DataConfig = field(default_factory=DataConfig)
 

@@ -33,7 +33,7 @@ class AspectExtraction:
 
     labels: LabelSet
     tokenizer: Tokenizer
-    max_length: int = 128
+    max_length: int = DataConfig.max_length
 
     @classmethod
     def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[AspectExtraction, TrainingData]:

@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_trial_behind_the_median_is_pruned_early(tiny_backbone, tmp_path):
-    rows = ["text,label"] + [f"{w} thing {i},{lab}" for i in range(16) for w, lab in (("nice", "pos"), ("awful", "neg"))]
+    rows = ["text,label"] + [
+        f"{w} thing {i},{lab}" for i in range(16) for w, lab in (("nice", "pos"), ("awful", "neg"))
+    ]
     data = tmp_path / "mine.csv"
     data.write_text("\n".join(rows) + "\n")
     raw = {
