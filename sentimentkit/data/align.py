@@ -14,10 +14,14 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..types import AspectSentence, DepParse, Span
+
+if TYPE_CHECKING:
+    from .encoding import Tokenizer
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 # A sentence ends at . ! ? (runs of them, and closing quotes or brackets after them) followed by whitespace, or
@@ -110,7 +114,7 @@ class WordAlignment:
         return [i for i, (a, b) in enumerate(self.subword_spans) if a < end and start < b]
 
 
-def align_words(tokenizer, text: str, words: Sequence[str] | None = None) -> WordAlignment:
+def align_words(tokenizer: Tokenizer, text: str, words: Sequence[str] | None = None) -> WordAlignment:
     """Align `text`, its words (default: whitespace tokens) and the subwords of a fast HF tokenizer.
 
     The tokenizer reads " ".join(words). Raises AlignmentError when the words do not spell `text`.
@@ -144,7 +148,7 @@ def align_words(tokenizer, text: str, words: Sequence[str] | None = None) -> Wor
     )
 
 
-def align_parse(tokenizer, parse: DepParse, text: str | None = None) -> WordAlignment:
+def align_parse(tokenizer: Tokenizer, parse: DepParse, text: str | None = None) -> WordAlignment:
     """Align a parse's words with `text` (default: the parse's own text, else its words joined by spaces)."""
     if text is None:
         text = parse.text if parse.text is not None else " ".join(parse.words)

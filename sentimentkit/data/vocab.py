@@ -33,9 +33,7 @@ class WordVocab:
         if len(self.index) != len(self.tokens):
             raise ValueError("a vocabulary has duplicate tokens")
         # the specials' ids are their places in SPECIALS
-        self.pad_token_id, self.unk_token_id, self.cls_token_id, self.sep_token_id = (
-            self.index[t] for t in SPECIALS
-        )
+        self.pad_token_id, self.unk_token_id, self.cls_token_id, self.sep_token_id = (self.index[t] for t in SPECIALS)
 
     @classmethod
     def build(cls, texts: Iterable[str], min_freq: int = 2, max_size: int | None = 50_000) -> WordVocab:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from ..data.encoding import Tokenizer
 from ..hub import resolve
 from .lora import DEFAULT_ADAPTER, add_lora, merge_lora, use_adapter
 from .pool import IMPLEMENTATIONS, EncoderPool
@@ -22,18 +22,6 @@ ADAPTERS = ("full", "lora", "bitfit", "frozen")
 SHAREABLE_ADAPTERS = ("lora", "frozen")  # adapters that leave the backbone's own weights untouched
 POOLINGS = ("mean", "cls")
 DEFAULT_BACKBONE = "minilm"
-
-
-@runtime_checkable
-class Tokenizer(Protocol):
-    """What this project asks of a tokenizer: a Hugging Face fast tokenizer, our `FastTokenizer`, or a
-    `WordVocab` (which supports the first form only). Called on a string or a batch of strings (or word lists
-    with `is_split_into_words`), it returns a mapping with "input_ids" (and "offset_mapping" on request)."""
-
-    cls_token_id: int
-    sep_token_id: int
-
-    def __call__(self, texts: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 
 @contextlib.contextmanager

@@ -304,6 +304,8 @@ CONFIGS = {
     "iagcn-no-interactive": IAGCNNoInteractiveConfig,
     "asgcn": ASGCNConfig,
 }
+
+
 def _register() -> None:
     for name, config_cls in CONFIGS.items():
         MODELS.add(name, ModelSpec(config_cls, build_aspect_graph, task=TASK))
