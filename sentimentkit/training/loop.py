@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..models.base import default_head
 
 SCHEDULES = ("linear", "cosine", "constant")
 
@@ -36,10 +37,12 @@ def batch_order(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, 
     return [batches[i] for i in shuffle]
 
 
-def make_optimizer(model: nn.Module, args: TrainConfig, head: Iterable[nn.Parameter] = ()) -> torch.optim.Optimizer:
-    """AdamW over trainable parameters; the head (`ModelSpec.head`) may get its own rate; no decay on biases
-    and norms."""
-    head_ids = {id(p) for p in head}
+def make_optimizer(
+    model: nn.Module, args: TrainConfig, head: Iterable[nn.Parameter] | None = None
+) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters; the head (`ModelSpec.head`; default: the model's `head` submodule) may get
+    its own rate; no decay on biases and norms."""
+    head_ids = {id(p) for p in (default_head(model) if head is None else head)}
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for _, param in model.named_parameters():
         if not param.requires_grad:

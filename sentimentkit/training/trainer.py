@@ -61,7 +61,8 @@ class Trainer:
     """Fit `model` on a task's encoded items, selecting on `validation` by `args.metric`.
 
     `save_best(model, directory, metrics)` writes the best model (safetensors + manifest); every callback's
-    `on_eval(step, metrics)` sees each evaluation. `head` are the parameters that train at `args.head_lr`.
+    `on_eval(step, metrics)` sees each evaluation. `head` are the parameters that train at `args.head_lr`
+    (default: the model's `head` submodule).
     Output: `<run_dir>/best/`, `<run_dir>/last/` (resumable), `<run_dir>/log.jsonl`.
     """
 
@@ -75,7 +76,7 @@ class Trainer:
         run_dir: str | Path,
         callbacks: Sequence[Callback] = (),
         save_best: SaveFn | None = None,
-        head: Iterable[nn.Parameter] = (),
+        head: Iterable[nn.Parameter] | None = None,
         progress: bool = True,
     ) -> None:
         if not train:

@@ -4,13 +4,13 @@ truncation around the aspect, and parses that belong to another tokenization."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from sentimentkit.data.absa_collate import AspectEncoded, encode_aspect_examples, pad_aspect_batch
 from sentimentkit.data.align import (
     AlignmentError,
     adjacency,
@@ -19,9 +19,12 @@ from sentimentkit.data.align import (
     project_to_subwords,
     word_char_spans,
 )
+from sentimentkit.data.collate import AspectBatch, pad_aspect_batch
+from sentimentkit.data.encoding import AspectItem, encode_aspect_examples
 from sentimentkit.data.readers import read_absa_lines
 from sentimentkit.encoders.text import load_tokenizer
-from sentimentkit.labels import POLARITY3
+from sentimentkit.labels import IGNORE_INDEX, POLARITY3
+from sentimentkit.tasks.aspect import AspectPolarity
 from sentimentkit.types import AspectExample, DepParse
 
 
@@ -39,6 +42,10 @@ def example(text: str, aspect: str, polarity: str = "positive", occurrence: int 
     for _ in range(occurrence + 1):
         start = text.index(aspect, start + 1)
     return AspectExample(text, aspect, ((start, start + len(aspect)),), polarity, source="test:1")
+
+
+def polarity_ids(examples: list[AspectExample]) -> list[int]:
+    return [POLARITY3.id(x.polarity) for x in examples]
 
 
 def chain_parse(words: tuple[str, ...]) -> DepParse:
@@ -189,10 +196,13 @@ def test_tweet_with_the_target_twice_marks_both_occurrences(tokenizer, tmp_path:
     path.write_text(ABSA, encoding="utf-8")
     twice, _ = list(read_absa_lines(path))
     assert twice.spans == ((0, 10), (31, 41))
-    (item,) = encode_aspect_examples(tokenizer, [twice], None, POLARITY3, 64)
+    # the task maps the polarity to its target id; the encoder only carries it
+    (item,) = AspectPolarity(POLARITY3, tokenizer, uses_graph=False, pair=False, max_length=64).encode([twice])
     marked = [i for i, m in enumerate(item.aspect_mask) if m]
     assert tokenizer.convert_ids_to_tokens([item.input_ids[i] for i in marked]) == ["the", "week", "##nd"] * 2
     assert item.label == POLARITY3.id("positive")
+    (unlabelled,) = encode_aspect_examples(tokenizer, [twice], None, None, 64)
+    assert unlabelled.label == IGNORE_INDEX and replace(item, label=IGNORE_INDEX) == unlabelled
     assert item.word_edges is None and item.token_type_ids is None
     assert all(item.position_weights[i] == 0.0 for i in marked)
 
@@ -201,7 +211,7 @@ def test_aspect_at_the_sentence_end(tokenizer, tmp_path: Path):
     path = tmp_path / "end.raw"
     path.write_text(ABSA, encoding="utf-8")
     _, at_end = list(read_absa_lines(path))
-    (item,) = encode_aspect_examples(tokenizer, [at_end], [chain_parse(tuple(at_end.text.split()))], POLARITY3, 64)
+    (item,) = encode_aspect_examples(tokenizer, [at_end], [chain_parse(tuple(at_end.text.split()))], None, 64)
     assert item.aspect_mask[-2:] == (1, 0)  # the last subword before [SEP]
     assert item.input_ids[-1] == tokenizer.sep_token_id
     # 7 words, the aspect is the last: context word k lies 6 - k words away among 6 context words
@@ -210,14 +220,14 @@ def test_aspect_at_the_sentence_end(tokenizer, tmp_path: Path):
 
 def test_truncation_keeps_a_window_around_the_aspect(tokenizer):
     text = " ".join(["very"] * 40) + " and the pizza was good " + " ".join(["yes"] * 40)
-    item = encode_aspect_examples(tokenizer, [example(text, "pizza")], None, POLARITY3, 16)[0]
+    item = encode_aspect_examples(tokenizer, [example(text, "pizza")], None, None, 16)[0]
     assert len(item.input_ids) == 16
     tokens = tokenizer.convert_ids_to_tokens(item.input_ids)
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "pizza" in tokens
     assert sum(item.aspect_mask) == 1 and tokens[item.aspect_mask.index(1)] == "pizza"
-    at_end = encode_aspect_examples(tokenizer, [example(text + " pasta", "pasta")], None, POLARITY3, 16)[0]
+    at_end = encode_aspect_examples(tokenizer, [example(text + " pasta", "pasta")], None, None, 16)[0]
     assert at_end.aspect_mask[-2] == 1 and len(at_end.input_ids) == 16
-    at_start = encode_aspect_examples(tokenizer, [example("pasta " + text, "pasta")], None, POLARITY3, 16)[0]
+    at_start = encode_aspect_examples(tokenizer, [example("pasta " + text, "pasta")], None, None, 16)[0]
     assert at_start.aspect_mask[1] == 1 and len(at_start.input_ids) == 16
 
 
@@ -226,20 +236,20 @@ def test_occurrences_too_far_apart_for_one_window_raise(tokenizer):
     spans = ((0, 5), (len(text) - 5, len(text)))
     far = AspectExample(text, "pizza", spans, "positive", source="tweets.raw:7")
     with pytest.raises(ValueError, match=r"tweets.raw:7: .* span 32 subwords .* at least 34"):
-        encode_aspect_examples(tokenizer, [far], None, POLARITY3, 16)
-    assert sum(encode_aspect_examples(tokenizer, [far], None, POLARITY3, 34)[0].aspect_mask) == 2
+        encode_aspect_examples(tokenizer, [far], None, None, 16)
+    assert sum(encode_aspect_examples(tokenizer, [far], None, None, 34)[0].aspect_mask) == 2
 
 
 def test_a_parse_of_another_sentence_raises_naming_the_example(tokenizer):
     parse = chain_parse(("the", "food", "was", "great"))
     wrong = example("the service was great", "service")
     with pytest.raises(AlignmentError, match=r"test:1: word 1 'food' does not match"):
-        encode_aspect_examples(tokenizer, [wrong], [parse], POLARITY3, 32)
+        encode_aspect_examples(tokenizer, [wrong], [parse], None, 32)
 
 
 def test_pair_input_appends_the_aspect_as_a_second_segment(tokenizer):
     item = encode_aspect_examples(
-        tokenizer, [example("the battery life is short", "battery life")], None, POLARITY3, 32, pair=True
+        tokenizer, [example("the battery life is short", "battery life")], None, None, 32, pair=True
     )[0]
     tokens = tokenizer.convert_ids_to_tokens(item.input_ids)
     assert tokens == ["[CLS]", "the", "battery", "life", "is", "short", "[SEP]", "battery", "life", "[SEP]"]
@@ -255,14 +265,16 @@ def test_pad_aspect_batch_builds_subword_graphs_with_isolated_specials_and_paddi
     short = example("the food was great", "food")
     long = example("the cheesecake was great", "cheesecake")  # "cheesecake" is two subwords
     parses = [chain_parse(tuple(x.text.split())) for x in (short, long)]
-    items = encode_aspect_examples(tokenizer, [short, long], parses, POLARITY3, 32)
+    items = encode_aspect_examples(tokenizer, [short, long], parses, polarity_ids([short, long]), 32)
     batch = pad_aspect_batch(items)
-    assert batch["input_ids"].shape == (2, 7) and batch["adjacency"].shape == (2, 7, 7)
-    assert batch["attention_mask"].tolist() == [[1] * 6 + [0], [1] * 7]
-    assert batch["aspect_mask"].tolist() == [[0, 0, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0]]
-    assert batch["labels"].tolist() == [2, 2]
-    assert "token_type_ids" not in batch
-    adj = batch["adjacency"]
+    assert isinstance(batch, AspectBatch)
+    assert batch.input_ids.shape == (2, 7) and batch.adjacency.shape == (2, 7, 7)
+    assert batch.attention_mask.tolist() == [[1] * 6 + [0], [1] * 7]
+    assert batch.aspect_mask.tolist() == [[0, 0, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0]]
+    assert batch.labels.tolist() == [2, 2]
+    assert batch.token_type_ids is None
+    assert pad_aspect_batch(encode_aspect_examples(tokenizer, [short, long], parses, None, 32)).labels is None
+    adj = batch.adjacency
     assert torch.equal(adj, adj.transpose(1, 2))
     for b, n in ((0, 6), (1, 7)):  # [CLS], [SEP] and padding: only their self-loop
         for p in (0, n - 1, *range(n, 7)):
@@ -274,21 +286,24 @@ def test_pad_aspect_batch_builds_subword_graphs_with_isolated_specials_and_paddi
 
 def test_pad_aspect_batch_refuses_items_encoded_differently(tokenizer):
     x = example("the food was great", "food")
-    with_graph = encode_aspect_examples(tokenizer, [x], [chain_parse(tuple(x.text.split()))], POLARITY3, 32)
-    without = encode_aspect_examples(tokenizer, [x], None, POLARITY3, 32)
+    with_graph = encode_aspect_examples(tokenizer, [x], [chain_parse(tuple(x.text.split()))], None, 32)
+    without = encode_aspect_examples(tokenizer, [x], None, None, 32)
     with pytest.raises(ValueError, match="1 of 2 items in a batch have word_edges"):
         pad_aspect_batch(with_graph + without)
-    assert isinstance(without[0], AspectEncoded)
+    assert isinstance(without[0], AspectItem)
+    with pytest.raises(ValueError, match="2 label ids for 1 examples"):
+        encode_aspect_examples(tokenizer, [x], None, [0, 1], 32)
 
 
 def test_directed_graphs_reach_the_batch_and_unknown_labels_name_the_example(tokenizer):
     x = example("the food was great", "food")
     parse = DepParse(words=("the", "food", "was", "great"), heads=(2, 4, 4, 0), deprels=("det", "nsubj", "cop", "root"))
-    (item,) = encode_aspect_examples(tokenizer, [x], [parse], POLARITY3, 32, directed=True, self_loops=False)
-    adj = pad_aspect_batch([item])["adjacency"][0]  # positions: [CLS] the food was great [SEP]
+    (item,) = encode_aspect_examples(tokenizer, [x], [parse], None, 32, directed=True, self_loops=False)
+    adj = pad_aspect_batch([item]).adjacency[0]  # positions: [CLS] the food was great [SEP]
     assert adj[2, 1] == 1 and adj[1, 2] == 0  # food -> the, not back
     assert adj[4].tolist() == [0, 0, 1, 1, 0, 0]  # great -> food, was; no self-loop
     assert adj[0, 0] == adj[5, 5] == 1  # specials keep theirs
     conflict = AspectExample(x.text, "food", ((4, 8),), "conflict", source="train.xml:sentence 7")
+    task = AspectPolarity(POLARITY3, tokenizer, uses_graph=False, pair=False, max_length=32)
     with pytest.raises(KeyError, match="train.xml:sentence 7: unknown label 'conflict'"):
-        encode_aspect_examples(tokenizer, [conflict], None, POLARITY3, 32)
+        task.encode([conflict])

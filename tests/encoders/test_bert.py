@@ -8,7 +8,8 @@ import sys
 import pytest
 import torch
 
-from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.data.collate import pad_batch
+from sentimentkit.data.encoding import encode_texts
 from sentimentkit.encoders.bert import FastTokenizer, NativeBert, supports
 from sentimentkit.encoders.text import load_backbone, load_tokenizer
 from sentimentkit.hub import minilm_dir
@@ -53,11 +54,11 @@ def test_native_bert_matches_transformers_on_real_tokens():
     assert supports(minilm_dir())
     hf, native = load_backbone("minilm").eval(), load_backbone("minilm", "native")
     assert isinstance(native, NativeBert)
-    batch = pad_batch([Encoded(x) for x in encode_texts(load_tokenizer("minilm"), TEXTS, 64)])
+    batch = pad_batch(encode_texts(load_tokenizer("minilm"), TEXTS, 64))
     with torch.inference_mode():
-        a = hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        b = native(batch["input_ids"], batch["attention_mask"]).last_hidden_state
-    real = batch["attention_mask"].bool()
+        a = hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        b = native(batch.input_ids, batch.attention_mask).last_hidden_state
+    real = batch.attention_mask.bool()
     assert torch.allclose(a[real], b[real], atol=1e-4)
 
 
@@ -87,14 +88,13 @@ def test_shipped_model_starts_without_importing_transformers():
 
 def test_native_and_transformers_pipelines_agree():
     import sentimentkit
-    from sentimentkit.inference.pipeline import Pipeline
-    from sentimentkit.models import load_checkpoint
-    from sentimentkit.models.base import read_meta
+    from sentimentkit.models.base import Runtime
 
     native = sentimentkit.load("sentiment-en")
-    directory = sentimentkit.hub.resolve("sentiment-en").path
-    model, _ = load_checkpoint(directory)
-    reference = Pipeline(model, read_meta(directory), load_tokenizer("minilm"))
+    reference = sentimentkit.load("sentiment-en", runtime=Runtime("transformers"))
+    assert isinstance(native.model.encoder.model, NativeBert)
+    assert not isinstance(reference.model.encoder.model, NativeBert)
+    assert type(reference.task.tokenizer) is not FastTokenizer
     for a, b in zip(native(TEXTS), reference(TEXTS), strict=True):
         assert a.label == b.label
         assert a.score == pytest.approx(b.score, abs=1e-4)

@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from sentimentkit.config import ConfigError, TrainConfig
-from sentimentkit.data.absa_collate import encode_aspect_examples, pad_aspect_batch
+from sentimentkit.data.collate import AspectBatch, pad_aspect_batch
+from sentimentkit.data.encoding import encode_aspect_examples
 from sentimentkit.encoders.text import load_tokenizer
-from sentimentkit.inference.predict import predict_logits
 from sentimentkit.labels import POLARITY3
 from sentimentkit.models import MODELS, build_model, load_checkpoint, save_checkpoint
 from sentimentkit.models.aspect import AspectGraphClassifier, SentencePairClassifier
-from sentimentkit.training.metrics import classification_metrics
+from sentimentkit.tasks.aspect import AspectPolarity
 from sentimentkit.training.trainer import Trainer
 from sentimentkit.types import AspectExample, DepParse
+from tests.training.test_trainer import predict_logits
 
 KINDS = ("iagcn", "iagcn-no-mdw", "iagcn-no-gcn", "iagcn-no-interactive", "asgcn", "spc")
 SMALL = {"lstm_hidden": 8, "dropout": 0.0}
@@ -63,45 +64,52 @@ def model_of(kind: str, backbone: str, **changes):
     return build_model(section(kind, backbone, **changes), POLARITY3).eval()
 
 
-def encode(tokenizer, kind: str):
+def task_for(tokenizer, kind: str) -> AspectPolarity:
+    """The aspect-polarity task as it is set up for `kind` (pair or sentence input, graph or not)."""
     config = MODELS.get(kind).config_cls
-    parses = PARSES if config.uses_graph else None
-    return encode_aspect_examples(tokenizer, EXAMPLES, parses, POLARITY3, 32, pair=config.input_format == "pair")
+    return AspectPolarity(POLARITY3, tokenizer, config.uses_graph, config.input_format == "pair", max_length=32)
 
 
-def batch_for(tokenizer, kind: str) -> dict[str, torch.Tensor]:
-    batch = pad_aspect_batch(encode(tokenizer, kind))
-    batch.pop("labels")
-    return batch
+def encode(tokenizer, kind: str):
+    task = task_for(tokenizer, kind)
+    parses = PARSES if task.uses_graph else None
+    label_ids = [POLARITY3.id(x.polarity) for x in EXAMPLES]
+    return encode_aspect_examples(tokenizer, EXAMPLES, parses, label_ids, 32, pair=task.pair)
 
 
-def logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def batch_for(tokenizer, kind: str) -> AspectBatch:
+    return pad_aspect_batch(encode(tokenizer, kind)).without_labels()
+
+
+def logits(model, batch: AspectBatch) -> torch.Tensor:
     with torch.no_grad():
-        return model(**batch)["logits"]
+        return model(batch).logits
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_shapes_and_loss(tiny_backbone, tokenizer, kind):
     model = model_of(kind, tiny_backbone)
     batch = pad_aspect_batch(encode(tokenizer, kind))
-    out = model(**batch)
-    assert out["logits"].shape == (len(EXAMPLES), 3)
-    assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
-    assert MODELS.get(kind).task == "aspect-polarity"
+    out = model(batch)
+    assert out.logits.shape == (len(EXAMPLES), 3)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert torch.allclose(out.loss, torch.nn.functional.cross_entropy(out.logits, batch.labels))
+    assert model(batch.without_labels()).loss is None
+    assert MODELS.get(kind).task == "aspect-polarity.v1"
 
 
 def test_gcn_models_depend_on_the_graph_and_no_gcn_does_not(tiny_backbone, tokenizer):
     batch = batch_for(tokenizer, "iagcn")
-    other = {**batch, "adjacency": torch.ones_like(batch["adjacency"])}
+    other = replace(batch, adjacency=torch.ones_like(batch.adjacency))
     for kind in ("iagcn", "iagcn-no-mdw", "iagcn-no-interactive", "asgcn"):
         model = model_of(kind, tiny_backbone)
         assert not torch.allclose(logits(model, batch), logits(model, other)), kind
     no_gcn = model_of("iagcn-no-gcn", tiny_backbone)
     assert not [n for n, _ in no_gcn.named_parameters() if "gcn" in n]
     assert torch.equal(logits(no_gcn, batch), logits(no_gcn, other))
-    assert torch.equal(logits(no_gcn, batch), logits(no_gcn, {**batch, "adjacency": None}))
+    assert torch.equal(logits(no_gcn, batch), logits(no_gcn, replace(batch, adjacency=None)))
     with pytest.raises(ValueError, match="encode the examples with parses"):
-        model_of("iagcn", tiny_backbone)(**{**batch, "adjacency": None})
+        model_of("iagcn", tiny_backbone)(replace(batch, adjacency=None))
 
 
 def test_no_mdw_is_iagcn_with_both_weights_at_one(tiny_backbone, tokenizer):
@@ -115,7 +123,7 @@ def test_no_mdw_is_iagcn_with_both_weights_at_one(tiny_backbone, tokenizer):
 
 def test_position_weighting_switch(tiny_backbone, tokenizer):
     batch = batch_for(tokenizer, "iagcn")
-    flat = {**batch, "position_weights": torch.ones_like(batch["position_weights"])}
+    flat = replace(batch, position_weights=torch.ones_like(batch.position_weights))
     weighted = model_of("iagcn", tiny_backbone)
     assert not torch.allclose(logits(weighted, batch), logits(weighted, flat))
     unweighted = model_of("iagcn", tiny_backbone, position_weighting=False)
@@ -142,9 +150,12 @@ def test_spc_reads_the_aspect_segment(tiny_backbone, tokenizer):
     model = model_of("spc", tiny_backbone)
     assert isinstance(model, SentencePairClassifier)
     batch = batch_for(tokenizer, "spc")
-    assert "adjacency" not in batch and batch["token_type_ids"].sum() > 0
-    assert not torch.allclose(logits(model, batch), logits(model, {**batch, "token_type_ids": None}))
-    assert isinstance(model_of("asgcn", tiny_backbone), AspectGraphClassifier)
+    assert batch.adjacency is None and batch.token_type_ids.sum() > 0
+    assert not torch.allclose(logits(model, batch), logits(model, replace(batch, token_type_ids=None)))
+    graph_model = model_of("asgcn", tiny_backbone)
+    assert isinstance(graph_model, AspectGraphClassifier)
+    with pytest.raises(ValueError, match="pair=False"):  # a graph model reads the sentence alone
+        graph_model(batch)
 
 
 def test_ablation_settings_are_checked(tiny_backbone):
@@ -166,24 +177,22 @@ ARGS = TrainConfig(
 @pytest.mark.parametrize("kind", KINDS)
 def test_overfits_saves_and_reloads(tiny_backbone, tokenizer, tmp_path, kind):
     items = encode(tokenizer, kind)
+    task = task_for(tokenizer, kind)
     model_section = section(kind, tiny_backbone)
     torch.manual_seed(0)
     model = build_model(model_section, POLARITY3)
-
-    def score(predicted, labels):
-        return classification_metrics(labels.tolist(), predicted.argmax(-1).tolist(), POLARITY3)
-
     saved = {}
 
     def save(module, directory, metrics):
         save_checkpoint(module, directory, {"model": model_section, "labels": list(POLARITY3.names)})
-        saved["logits"] = predict_logits(module, items, collate=pad_aspect_batch)
+        saved["logits"] = predict_logits(module, items, task)
 
     args = replace(ARGS, lr=1e-3) if kind == "spc" else ARGS  # spc's head is one linear layer: the encoder learns
-    result = Trainer(model, items, items, args, tmp_path, score, save, progress=False, collate=pad_aspect_batch).fit()
+    head = MODELS.get(kind).head(model)  # the BiLSTM, GCN and attention (or spc's linear layer) train at head_lr
+    result = Trainer(model, task, items, items, args, tmp_path, save_best=save, head=head, progress=False).fit()
     assert result.best_metric == 1.0
-    reloaded, meta = load_checkpoint(tmp_path / "best")
-    assert meta["model"]["type"] == kind
-    reloaded_logits = predict_logits(reloaded, items, collate=pad_aspect_batch)
+    reloaded, manifest = load_checkpoint(tmp_path / "best")
+    assert manifest.model["type"] == kind and manifest.task == "aspect-polarity.v1"
+    reloaded_logits = predict_logits(reloaded, items, task)
     assert np.allclose(reloaded_logits, saved["logits"], atol=1e-5)
     assert (reloaded_logits.argmax(-1) == [x.label for x in items]).all()

@@ -4,19 +4,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from sentimentkit.config import ConfigError, TrainConfig
-from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.data.collate import TextBatch, pad_batch
+from sentimentkit.data.encoding import TextItem, encode_texts
 from sentimentkit.data.vocab import WordVocab
-from sentimentkit.inference.predict import predict_logits
 from sentimentkit.labels import BINARY
-from sentimentkit.models import build_model, load_checkpoint, save_checkpoint
-from sentimentkit.training.metrics import classification_metrics
+from sentimentkit.models import MODELS, build_model, load_checkpoint, save_checkpoint
 from sentimentkit.training.trainer import Trainer
+from tests.training.test_trainer import TASK, predict_logits
 
 SMALL = {"type": "bilstm-attn", "embedding_dim": 8, "hidden_size": 6, "attention_dim": 4, "dropout": 0.1}
 LENGTHS = [7, 4, 2]
@@ -27,29 +28,36 @@ def small_model(vocab_size: int = 30, **changes):
     return build_model({**SMALL, "vocab_size": vocab_size, **changes}, BINARY).eval()
 
 
-def padded_batch(vocab_size: int = 30) -> dict[str, torch.Tensor]:
-    """Random ids with right padding of lengths LENGTHS, as `pad_batch` makes them."""
+def padded_batch(vocab_size: int = 30) -> TextBatch:
+    """Random ids with right padding of lengths LENGTHS, as `pad_batch` makes them (no targets)."""
     generator = torch.Generator().manual_seed(1)
-    items = [Encoded(torch.randint(4, vocab_size, (n,), generator=generator).tolist()) for n in LENGTHS]
+    items = [TextItem(tuple(torch.randint(4, vocab_size, (n,), generator=generator).tolist())) for n in LENGTHS]
     batch = pad_batch(items)
-    batch.pop("labels")
+    assert batch.labels is None
     return batch
+
+
+def row(batch: TextBatch, i: int, n: int) -> TextBatch:
+    """Row i of the batch alone, without its padding."""
+    return TextBatch(input_ids=batch.input_ids[i : i + 1, :n], attention_mask=batch.attention_mask[i : i + 1, :n])
 
 
 def test_attention_sums_to_one_over_real_tokens_and_is_zero_on_padding():
     model = small_model()
-    model.record_attention = True
     batch = padded_batch()
     with torch.no_grad():
-        model(**batch)
-    weights = model.attention_weights
-    mask = batch["attention_mask"].bool()
-    assert weights.shape == mask.shape
+        out = model(batch)
+    weights = out.extras["attention"]
+    mask = batch.attention_mask.bool()
+    assert weights.shape == mask.shape and out.loss is None
     torch.testing.assert_close(weights.sum(-1), torch.ones(len(LENGTHS)))
     assert (weights[~mask] == 0).all() and (weights[mask] > 0).all()
-    model.record_attention = False
-    model(**batch)
-    assert model.attention_weights is weights  # not overwritten when recording is off
+    kept = weights.clone()
+    with torch.no_grad():
+        alone = model(row(batch, 2, LENGTHS[2])).extras["attention"]  # each call returns its own weights
+    assert alone.shape == (1, LENGTHS[2])
+    torch.testing.assert_close(alone[0], weights[2, : LENGTHS[2]], atol=1e-6, rtol=1e-5)
+    assert torch.equal(weights, kept)  # a later call leaves an earlier output alone
 
 
 def test_logits_do_not_depend_on_padding():
@@ -57,9 +65,9 @@ def test_logits_do_not_depend_on_padding():
     model = small_model()
     batch = padded_batch()
     with torch.no_grad():
-        together = model(**batch)["logits"]
+        together = model(batch).logits
         for i, n in enumerate(LENGTHS):
-            alone = model(batch["input_ids"][i : i + 1, :n], batch["attention_mask"][i : i + 1, :n])["logits"]
+            alone = model(row(batch, i, n)).logits
             torch.testing.assert_close(alone[0], together[i], atol=1e-6, rtol=1e-5)
 
 
@@ -88,19 +96,19 @@ def test_overfits_saves_and_reloads_to_the_same_logits(tmp_path):
     texts = [f"{w} movie number {i}" for i in range(8) for w in ("great", "dreadful")]
     label_ids = [i % 2 for i in range(len(texts))]  # "great" positive, "dreadful" negative
     vocab = WordVocab.build(texts, min_freq=1)
-    data = [Encoded(ids, y) for ids, y in zip(encode_texts(vocab, texts, 16), label_ids, strict=True)]
+    items = encode_texts(vocab, texts, 16)
+    data = [replace(item, label=y) for item, y in zip(items, label_ids, strict=True)]
     section = {**SMALL, "vocab_size": len(vocab)}
     meta = {"model": section, "labels": list(BINARY.names), "max_length": 16}
-
-    def score(logits: np.ndarray, labels: np.ndarray) -> dict:
-        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), BINARY)
 
     def save(model, directory, metrics: dict) -> None:
         save_checkpoint(model, directory, meta)
 
     args = TrainConfig(epochs=15, batch_size=4, lr=1e-2, warmup_ratio=0.0, patience=None, seed=3)
     torch.manual_seed(0)
-    trainer = Trainer(build_model(section, BINARY), data, data, args, tmp_path, score, save, progress=False)
+    model = build_model(section, BINARY)
+    head = MODELS.get("bilstm-attn").head(model)
+    trainer = Trainer(model, TASK, data, data, args, tmp_path, save_best=save, head=head, progress=False)
     assert trainer.fit().best_metric == 1.0
     logits = predict_logits(trainer.model, data)
     assert (logits.argmax(-1) == np.array(label_ids)).all()

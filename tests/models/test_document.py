@@ -7,14 +7,13 @@ import pytest
 import torch
 
 from sentimentkit.config import TrainConfig
-from sentimentkit.data.collate import Encoded
-from sentimentkit.inference.predict import predict_logits
-from sentimentkit.labels import BINARY
-from sentimentkit.models import build_model, load_checkpoint, save_checkpoint
-from sentimentkit.training.metrics import classification_metrics
+from sentimentkit.data.encoding import TextItem
+from sentimentkit.labels import BINARY, IGNORE_INDEX
+from sentimentkit.models import MODELS, build_model, load_checkpoint, save_checkpoint
 from sentimentkit.training.trainer import Trainer
+from tests.training.test_trainer import TASK, predict_logits
 
-DATA = [Encoded([101, 2204 if i % 2 else 2919, *([1012] * (i % 3)), 102], i % 2) for i in range(12)]
+DATA = [TextItem((101, 2204 if i % 2 else 2919, *([1012] * (i % 3)), 102), i % 2) for i in range(12)]
 ARGS = TrainConfig(epochs=15, batch_size=4, lr=1e-2, head_lr=1e-2, patience=None, warmup_ratio=0.0, seed=1)
 
 
@@ -34,18 +33,17 @@ def test_preset_overfits_saves_and_reloads(tiny_backbone, tmp_path, kind, traina
     else:
         assert names and all(n.endswith(".bias") for n in names)
 
-    def score(logits, labels):
-        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), BINARY)
-
     saved = {}
 
     def save(module, directory, metrics):
         save_checkpoint(module, directory, {"model": section, "labels": list(BINARY.names)})
         saved["logits"] = predict_logits(module, DATA)
 
-    result = Trainer(model, DATA, DATA, ARGS, tmp_path, score, save, progress=False).fit()
+    head = MODELS.get(kind).head(model)
+    result = Trainer(model, TASK, DATA, DATA, ARGS, tmp_path, save_best=save, head=head, progress=False).fit()
     assert result.best_metric == 1.0
-    reloaded, _ = load_checkpoint(tmp_path / "best")
+    reloaded, manifest = load_checkpoint(tmp_path / "best")
+    assert manifest.model["type"] == kind and manifest.task == "text-classification.v1"
     logits = predict_logits(reloaded, DATA)
     assert np.allclose(logits, saved["logits"], atol=1e-5)
     assert (logits.argmax(-1) == [x.label for x in DATA]).all()
@@ -54,3 +52,22 @@ def test_preset_overfits_saves_and_reloads(tiny_backbone, tmp_path, kind, traina
 def test_preset_refuses_another_adapter(tiny_backbone):
     with pytest.raises(ValueError, match="trains with adapter 'full'"):
         build_model({"type": "full-ft", "backbone": tiny_backbone, "adapter": "lora"}, BINARY)
+
+
+def test_the_runtime_is_chosen_at_load_time_not_in_the_config(tiny_backbone, tiny_model_dir):
+    from sentimentkit.config import ConfigError
+    from sentimentkit.encoders.bert import NativeBert
+    from sentimentkit.labels import SENTIMENT5
+    from sentimentkit.models.base import Runtime
+
+    with pytest.raises(ConfigError, match="implementation"):
+        build_model({"type": "text-classifier", "backbone": tiny_backbone, "implementation": "native"}, BINARY)
+    reference, _ = load_checkpoint(tiny_model_dir)
+    native, manifest = load_checkpoint(tiny_model_dir, Runtime("native"))
+    assert isinstance(native.encoder.model, NativeBert) and not isinstance(reference.encoder.model, NativeBert)
+    assert manifest.labels == SENTIMENT5
+    task = type(TASK)(SENTIMENT5)
+    items = [TextItem(x.input_ids, IGNORE_INDEX) for x in DATA]
+    expected = predict_logits(reference, items, task)
+    assert not np.allclose(expected, expected[:1])  # rows differ: the comparison can fail
+    np.testing.assert_allclose(predict_logits(native, items, task), expected, atol=1e-4)

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from sentimentkit.config import ConfigError
+from sentimentkit.data.collate import TextBatch
 from sentimentkit.labels import BINARY
-from sentimentkit.models import build_model, load_checkpoint, save_checkpoint
-from sentimentkit.models.moe import insert_moe, load_balancing_loss, moe_layers
+from sentimentkit.models import MODELS, build_model, load_checkpoint, save_checkpoint
+from sentimentkit.models.moe import insert_moe, load_balancing_loss, moe_call, moe_layers
 
 LENGTHS = [10, 7, 4]
 
@@ -70,26 +71,32 @@ def test_starts_as_the_pretrained_encoder(tiny_backbone, kind, mode, expert_init
 def test_routes_each_real_token_to_k_experts_and_only_computes_those(tiny_backbone):
     model = tiny_encoder("bert", tiny_backbone)
     (layer,) = insert_moe(model, [1], num_experts=4, top_k=2, noise=0.5)
-    layer.record_routing = True
     rows = []
     for expert in layer.experts:
         expert.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
     ids, mask = padded_batch()
-    with torch.no_grad():
+    with torch.no_grad(), moe_call(mask, record_routing=True) as call:
         model(input_ids=ids, attention_mask=mask)
     real = mask.bool()
     assert sum(rows) == 2 * sum(LENGTHS)  # k expert calls per real token, none for padding
-    routing = layer.routing
+    assert len(call.routing) == len(call.aux_losses) == 1  # one MoE layer reported
+    (routing,) = call.routing
     assert routing.expert_ids.shape == routing.gates.shape == (*ids.shape, 2)
     chosen = routing.expert_ids[real]  # (n, k)
     assert (chosen[:, 0] != chosen[:, 1]).all() and chosen.min() >= 0 and chosen.max() < 4
     assert (routing.expert_ids[~real] == -1).all() and (routing.gates[~real] == 0).all()
     assert torch.allclose(routing.gates[real].sum(-1), torch.ones(real.sum()))
     assert len(set(chosen.flatten().tolist())) > 2  # a random router spreads tokens
-    model(input_ids=ids, attention_mask=mask)
-    assert torch.isfinite(layer.aux_loss)
-    layer.aux_loss.backward()
+    with moe_call(mask) as call:  # no routing requested: none recorded
+        model(input_ids=ids, attention_mask=mask)
+    assert call.routing == [] and len(call.aux_losses) == 1
+    assert torch.isfinite(call.aux_loss())
+    call.aux_loss().backward()
     assert layer.router.weight.grad.abs().sum() > 0  # the balance loss trains the router
+    rows.clear()
+    with torch.no_grad():  # outside a moe_call: every token is computed, padding included
+        model(input_ids=ids, attention_mask=mask)
+    assert sum(rows) == 2 * ids.numel()
 
 
 def test_balance_loss_is_one_when_uniform_and_num_experts_when_collapsed():
@@ -109,18 +116,23 @@ def test_padding_is_left_out_of_the_balance_loss_and_the_output(tiny_backbone):
     ids, mask = padded_batch()
     states = torch.randn(*ids.shape, 32)
     with torch.no_grad():
-        layer.token_mask = mask
-        masked = layer(states)
-        masked_loss = layer.aux_loss
-        layer.token_mask = None
-        alone = layer(states[mask.bool()])  # only the real tokens, no mask
-        alone_loss = layer.aux_loss
-        layer(states)  # padding included
-        unmasked_loss = layer.aux_loss
+        with moe_call(mask) as call:
+            masked = layer(states)
+        (masked_loss,) = call.aux_losses
+        with moe_call() as call:
+            alone = layer(states[mask.bool()])  # only the real tokens, no mask
+        (alone_loss,) = call.aux_losses
+        with moe_call() as call:
+            unmasked = layer(states)  # padding included
+        (unmasked_loss,) = call.aux_losses
+        outside = layer(states)  # no moe_call: the same as an unmasked call, and nothing to report to
     assert torch.allclose(masked[mask.bool()], alone, atol=1e-6)
     assert (masked[~mask.bool()] == 0).all()
     assert masked_loss.item() == pytest.approx(alone_loss.item())
     assert masked_loss.item() != pytest.approx(unmasked_loss.item())
+    assert torch.equal(outside, unmasked) and not (unmasked[~mask.bool()] == 0).all()
+    with pytest.raises(ValueError, match="token mask"), moe_call(mask[:, :4]):
+        layer(states)
 
 
 def test_a_model_without_a_recognisable_ffn_gets_a_clear_error():
@@ -155,37 +167,41 @@ def test_moe_layers_train_even_with_a_frozen_backbone_and_lora_is_refused(tiny_b
 def test_the_loss_adds_the_weighted_balance_loss_and_routing_is_reported(tiny_backbone):
     torch.manual_seed(0)
     model = build_model({"type": "moe-ffn", "backbone": tiny_backbone, "aux_loss_weight": 0.5}, BINARY).eval()
-    for layer in moe_layers(model):
-        layer.record_routing = True
+    assert len(moe_layers(model)) == 2
     ids, mask = padded_batch()
     labels = torch.tensor([0, 1, 1])
-    out = model(ids, mask, labels)
-    aux = sum(layer.aux_loss for layer in moe_layers(model))
-    ce = nn.functional.cross_entropy(out["logits"], labels)
-    assert torch.allclose(out["loss"], ce + 0.5 * aux)
-    assert all(layer.routing.expert_ids.shape == (*ids.shape, 2) for layer in moe_layers(model))
+    out = model(TextBatch(input_ids=ids, attention_mask=mask, labels=labels), record_routing=True)
+    with torch.no_grad(), moe_call(mask) as call:  # the same encoder pass, its balance losses collected by hand
+        model.encoder(ids, mask)
+    assert len(call.aux_losses) == 2
+    aux = sum(call.aux_losses)
+    assert torch.allclose(out.extras["aux_loss"], aux)
+    ce = nn.functional.cross_entropy(out.logits, labels)
+    assert torch.allclose(out.loss, ce + 0.5 * aux)
+    assert out.extras["routing_experts"].shape == out.extras["routing_gates"].shape == (2, *ids.shape, 2)
+    assert (out.extras["routing_experts"][:, ~mask.bool()] == -1).all()
+    plain = model(TextBatch(input_ids=ids, attention_mask=mask))  # no targets, no routing requested
+    assert plain.loss is None and "routing_experts" not in plain.extras and "routing_gates" not in plain.extras
+    torch.testing.assert_close(plain.logits, out.logits)
 
 
 @pytest.mark.parametrize("name", ["moe", "moe-ffn"])
 def test_overfits_saves_and_reloads_to_the_same_logits(tiny_backbone, tmp_path, name):
-    from sentimentkit.data.collate import Encoded
-    from sentimentkit.inference.predict import predict_logits
-    from sentimentkit.training.metrics import classification_metrics
+    from sentimentkit.data.encoding import TextItem
     from sentimentkit.training.trainer import Trainer
-    from tests.training.test_trainer import ARGS, toy_data
+    from tests.training.test_trainer import ARGS, TASK, predict_logits, toy_data
 
     section = {"type": name, "backbone": tiny_backbone, "num_experts": 3, "top_k": 2}
     meta = {"model": section, "labels": list(BINARY.names), "max_length": 16}
-
-    def score(logits: np.ndarray, labels: np.ndarray) -> dict:
-        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), BINARY)
 
     def save(model: nn.Module, directory, metrics: dict) -> None:
         save_checkpoint(model, directory, meta)
 
     torch.manual_seed(0)
-    data: list[Encoded] = toy_data()
-    trainer = Trainer(build_model(section, BINARY), data, data, ARGS, tmp_path, score, save, progress=False)
+    data: list[TextItem] = toy_data()
+    model = build_model(section, BINARY)
+    head = MODELS.get(name).head(model)
+    trainer = Trainer(model, TASK, data, data, ARGS, tmp_path, save_best=save, head=head, progress=False)
     assert trainer.fit().best_metric == 1.0
     logits = predict_logits(trainer.model, data)
     assert (logits.argmax(-1) == np.array([x.label for x in data])).all()

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from sentimentkit.config import ConfigError, TrainConfig
-from sentimentkit.data.collate import Encoded, pad_batch
-from sentimentkit.inference.predict import predict_logits
+from sentimentkit.data.collate import TextBatch, pad_batch
+from sentimentkit.data.encoding import TextItem
 from sentimentkit.labels import BINARY
-from sentimentkit.models import build_model, load_checkpoint, save_checkpoint
-from sentimentkit.training.metrics import classification_metrics
+from sentimentkit.models import MODELS, build_model, load_checkpoint, save_checkpoint
 from sentimentkit.training.trainer import Trainer
+from tests.training.test_trainer import TASK, predict_logits
 
 P = 4  # virtual tokens in these tests
 KINDS = ["prompt-tuning", "p-tuning"]
@@ -32,12 +32,12 @@ def make(kind: str, backbone: str, **changes):
     return build_model(section(kind, backbone, **changes), BINARY)
 
 
-def padded_batch() -> dict[str, torch.Tensor]:
-    """[CLS] w... [SEP] rows of lengths 6, 4 and 3, right-padded."""
+def padded_batch() -> TextBatch:
+    """[CLS] w... [SEP] rows of lengths 6, 4 and 3, right-padded (no targets)."""
     batch = pad_batch(
-        [Encoded([101, 2204, 3185, 2003, 2307, 102]), Encoded([101, 2919, 3185, 102]), Encoded([101, 1037, 102])]
+        [TextItem((101, 2204, 3185, 2003, 2307, 102)), TextItem((101, 2919, 3185, 102)), TextItem((101, 1037, 102))]
     )
-    batch.pop("labels")
+    assert batch.labels is None
     return batch
 
 
@@ -59,17 +59,18 @@ def test_pooling_reads_the_real_tokens_after_the_virtual_ones(tiny_backbone, kin
     encoder = make(kind, tiny_backbone, pooling=pooling).eval().encoder
     batch = padded_batch()
     with torch.no_grad():
-        full = encoder.model(**batch).last_hidden_state  # peft prepends the P virtual tokens
-        states, pooled = encoder(**batch)
-    steps = batch["input_ids"].shape[1]
+        full = encoder.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        states, pooled = encoder(batch.input_ids, batch.attention_mask)
+    steps = batch.input_ids.shape[1]
+    # peft prepends the P virtual tokens
     assert full.shape[1] == P + steps and states.shape[1] == steps
     torch.testing.assert_close(states, full[:, P:])
     if pooling == "cls":
         torch.testing.assert_close(pooled, full[:, P])  # the real [CLS], not the first virtual token
-    mask = batch["attention_mask"]
+    mask = batch.attention_mask
     with torch.no_grad():  # each row alone, without padding, pools to the same vector
         for i, n in enumerate(mask.sum(1).tolist()):
-            _, alone = encoder(batch["input_ids"][i : i + 1, :n], mask[i : i + 1, :n])
+            _, alone = encoder(batch.input_ids[i : i + 1, :n], mask[i : i + 1, :n])
             torch.testing.assert_close(alone[0], pooled[i], atol=1e-5, rtol=1e-4)
 
 
@@ -106,7 +107,7 @@ def test_inputs_too_long_for_the_backbone_with_the_prompt_get_a_clear_error(tiny
     model = make("p-tuning", tiny_backbone).eval()  # the tiny backbone has 128 positions
     ids = torch.full((1, 126), 1010)
     with pytest.raises(ValueError, match="set data.max_length to at most 124"):
-        model(ids, torch.ones_like(ids))
+        model(TextBatch(input_ids=ids, attention_mask=torch.ones_like(ids)))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -114,9 +115,6 @@ def test_overfits_saves_and_reloads_to_the_same_logits(tiny_backbone, tmp_path, 
     from tests.training.test_trainer import toy_data
 
     meta = {"model": section(kind, tiny_backbone), "labels": list(BINARY.names), "max_length": 16}
-
-    def score(logits: np.ndarray, labels: np.ndarray) -> dict:
-        return classification_metrics(labels.tolist(), logits.argmax(-1).tolist(), BINARY)
 
     def save(model, directory, metrics: dict) -> None:
         save_checkpoint(model, directory, meta)
@@ -126,7 +124,8 @@ def test_overfits_saves_and_reloads_to_the_same_logits(tiny_backbone, tmp_path, 
     model = make(kind, tiny_backbone)
     frozen_before = {n: p.clone() for n, p in model.named_parameters() if not p.requires_grad}
     prompt_before = model.encoder.model.prompt_encoder["default"].embedding.weight.clone()
-    trainer = Trainer(model, data, data, args, tmp_path, score, save, progress=False)
+    head = MODELS.get(kind).head(model)
+    trainer = Trainer(model, TASK, data, data, args, tmp_path, save_best=save, head=head, progress=False)
     assert trainer.fit().best_metric == 1.0
     logits = predict_logits(model, data)
     assert (logits.argmax(-1) == np.array([x.label for x in data])).all()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from sentimentkit.labels import POLARITY3
-from sentimentkit.training.metrics import classification_metrics
+from sentimentkit.metrics import classification_metrics, higher_is_better
 
 
 def test_metrics_match_hand_computation():
@@ -20,3 +20,8 @@ def test_metrics_reject_mismatched_or_empty():
         classification_metrics([0, 1, 2], [0, 1], POLARITY3)
     with pytest.raises(ValueError, match="no examples"):
         classification_metrics([], [], POLARITY3)
+
+
+def test_selection_direction_of_each_metric():
+    assert higher_is_better("accuracy") and higher_is_better("f1_macro") and higher_is_better("f1_ate")
+    assert not higher_is_better("loss") and not higher_is_better("mae")
