@@ -193,10 +193,13 @@ def manifest_from_dict(raw: Mapping[str, Any], directory: Path, where: str = "co
     raw = dict(raw)
     if raw.get("format", 1) > MANIFEST_FORMAT:
         raise ManifestError(f"{where}: format {raw['format']} is newer than this sentimentkit reads; upgrade it")
-    if "labels" not in raw:
-        raise ManifestError(f"{where}: key 'labels' is missing; is this a sentimentkit model folder?")
     components = raw.pop("components", None) or {}
     kind: Literal["model", "bundle"] = "bundle" if components else "model"
+    if "labels" not in raw and kind == "bundle" and components.get("polarity"):
+        # a bundle written by hand may leave its labels to its polarity component
+        raw["labels"] = list(read_manifest(directory / components["polarity"]).labels.names)
+    if "labels" not in raw:
+        raise ManifestError(f"{where}: key 'labels' is missing; is this a sentimentkit model folder?")
     model = raw.pop("model", None)
     if kind == "model":
         if not isinstance(model, dict) or "type" not in model:

@@ -42,6 +42,31 @@ def test_unknown_key_names_the_dotted_path(tmp_path):
 def test_unknown_model_key_is_an_error():
     with pytest.raises(ConfigError, match=r"model\.lora_rank"):
         model_config({"type": "text-classifier", "lora_rank": 8})
+    # the implementation is a runtime choice (models.base.Runtime), no longer a model setting
+    for model_type in ("text-classifier", "ate", "iagcn"):
+        with pytest.raises(ConfigError, match=r"model\.implementation"):
+            model_config({"type": model_type, "implementation": "native"})
+
+
+def test_load_experiment_checks_the_model_section_too(tmp_path):
+    from sentimentkit.training.experiment import load_experiment
+
+    path = write(tmp_path, GOOD.replace("lora_r: 4", "lora_rank: 4"))
+    load_config(path)  # the model section's own keys are not load_config's to know
+    with pytest.raises(ConfigError, match=r"c\.yaml: .*model\.lora_rank"):
+        load_experiment(path)
+    assert load_experiment(write(tmp_path, GOOD)) == load_config(write(tmp_path, GOOD))
+
+
+def test_run_dir_fills_in_the_seed(tmp_path):
+    from sentimentkit.training.experiment import run_dir
+
+    config = load_config(write(tmp_path, GOOD.replace("output: runs/x", "output: runs/x/seed{seed}")), ["train.seed=3"])
+    assert str(run_dir(config)) == "runs/x/seed3"
+    default = load_config(write(tmp_path, GOOD.replace("output: runs/x", "")))
+    assert default.output == "runs/experiment/seed{seed}" and str(run_dir(default)) == "runs/experiment/seed1"
+    with pytest.raises(ConfigError, match="only {seed}"):
+        run_dir(load_config(write(tmp_path, GOOD.replace("output: runs/x", "output: runs/{name}"))))
 
 
 def test_unknown_model_type_lists_known_models():

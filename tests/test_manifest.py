@@ -107,3 +107,14 @@ def test_analyze_with_aspects_holds_one_backbone():
     for a, b in zip(shared, merged, strict=True):
         assert a.label == b.label and a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
         assert [(x.aspect, x.polarity) for x in a.aspects] == [(x.aspect, x.polarity) for x in b.aspects]
+
+
+def test_a_hand_written_bundle_without_labels_takes_its_polarity_components(tmp_path):
+    import shutil
+
+    shutil.copytree(PRETRAINED_DIR / "absa-en", tmp_path / "bundle")
+    (tmp_path / "bundle" / "config.json").write_text(
+        json.dumps({"task": "aspect-sentiment", "components": {"extractor": "extractor", "polarity": "polarity"}})
+    )
+    manifest = read_manifest(tmp_path / "bundle")
+    assert manifest.kind == "bundle" and manifest.labels == POLARITY3

@@ -75,7 +75,8 @@ def check_run_folder(folder: Path, config: ExperimentConfig) -> None:
     """Refuse to resume (or overwrite) a run folder that holds a run of a different config, naming the keys."""
     current = json.loads(json.dumps(asdict(config)))
     path = folder / RUN_CONFIG
-    if path.exists():
+    trained = (folder / "last").exists() or (folder / "last.old").exists() or (folder / "best").exists()
+    if trained and path.exists():  # a run that failed before its first checkpoint claims nothing
         saved = _flat(json.loads(path.read_text(encoding="utf-8")))
         now = _flat(current)
         differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in PORTABLE_KEYS)
@@ -85,7 +86,7 @@ def check_run_folder(folder: Path, config: ExperimentConfig) -> None:
                 f"{folder} holds a run of a different config ({changes}); resuming would mix the two runs. "
                 "Give this run its own output (e.g. output: runs/NAME/seed{seed}) or delete the folder"
             )
-    elif (folder / "last").exists() or (folder / "best").exists():
+    elif trained:
         raise ConfigError(
             f"{folder} holds a run without {RUN_CONFIG} (written before runs recorded their config); "
             "give this run its own output or delete the folder"

@@ -4,17 +4,21 @@ import numpy as np
 import pytest
 
 import sentimentkit
-from sentimentkit.data.collate import Encoded, encode_texts
+from sentimentkit.data.encoding import encode_texts
 from sentimentkit.inference.pipeline import Pipeline
-from sentimentkit.inference.predict import predict_logits
+from sentimentkit.labels import SENTIMENT5
 from sentimentkit.models import load_checkpoint
-from sentimentkit.types import Prediction
+from sentimentkit.tasks.base import forward_batches, gather_logits
+from sentimentkit.types import Prediction, TextExample
 
 TEXTS = ["A wonderful, moving film.", "Dull and far too long.", "It is a movie."]
 
 
 def test_pipeline_returns_consistent_typed_predictions(tiny_model_dir):
-    predictions = Pipeline.from_pretrained(tiny_model_dir)(TEXTS)
+    pipeline = Pipeline.from_pretrained(tiny_model_dir)
+    assert pipeline.task.name == "text-classification.v1" and pipeline.manifest.task == "text-classification.v1"
+    assert pipeline.labels.names == SENTIMENT5.names and not pipeline.can_extract
+    predictions = pipeline(TEXTS)
     assert [p.text for p in predictions] == TEXTS
     for p in predictions:
         assert isinstance(p, Prediction)
@@ -29,21 +33,35 @@ def test_pipeline_returns_consistent_typed_predictions(tiny_model_dir):
 
 
 def test_merged_adapters_predict_like_the_trained_model(tiny_model_dir):
-    model, meta = load_checkpoint(tiny_model_dir)
+    model, manifest = load_checkpoint(tiny_model_dir)
+    assert manifest.preprocessing["max_length"] == 32
     pipeline = Pipeline.from_pretrained(tiny_model_dir, merge_adapters=True)
-    ids = encode_texts(pipeline.tokenizer, TEXTS, meta["max_length"])
-    unmerged = predict_logits(model, [Encoded(x) for x in ids])
-    merged = predict_logits(pipeline.model, [Encoded(x) for x in ids])
+    items = encode_texts(pipeline.task.tokenizer, TEXTS, manifest.preprocessing["max_length"], "head")
+    assert items == pipeline.task.encode([TextExample(t) for t in TEXTS])  # the task encodes as training did
+    unmerged = gather_logits(list(forward_batches(model, pipeline.task, items, 2)), len(items))
+    merged = gather_logits(list(forward_batches(pipeline.model, pipeline.task, items, 2)), len(items))
+    assert unmerged.shape == (len(TEXTS), 5)
     assert np.allclose(unmerged, merged, atol=1e-4)
     assert not any("lora" in name for name, _ in pipeline.model.named_parameters())
+    assert any("lora" in name for name, _ in model.named_parameters())  # the trained model still has them
 
 
 def test_single_string_empty_and_wrong_types(tiny_model_dir):
     pipeline = Pipeline.from_pretrained(tiny_model_dir)
     assert len(pipeline("just one")) == 1
     assert pipeline([]) == []
-    with pytest.raises(TypeError, match="text 1 is a int"):
+    with pytest.raises(TypeError, match="input 1 is a int"):
         pipeline(["fine", 3])
+
+
+def test_blank_input_gets_an_error_and_keeps_its_place(tiny_model_dir):
+    pipeline = Pipeline.from_pretrained(tiny_model_dir)
+    first, blank, last = pipeline(["fine", "   ", "bad"])
+    assert (first.text, blank.text, last.text) == ("fine", "   ", "bad")
+    assert blank.error is not None and blank.error.startswith("blank input")
+    assert blank.label is None and blank.probabilities == {} and blank.score is None
+    assert first.error is None and first.label in first.probabilities and last.label in last.probabilities
+    assert blank.to_dict() == {"id": None, "text": "   ", "error": blank.error}
 
 
 def test_load_refuses_a_bare_backbone():

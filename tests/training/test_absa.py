@@ -41,7 +41,14 @@ def test_train_and_evaluate_iagcn_through_the_cli(tiny_backbone, tmp_path, monke
     assert trained.exit_code == 0, trained.output
     assert json.loads(trained.stdout)["validation"]["accuracy"] == 1.0
     meta = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
-    assert meta["task"] == "aspect-polarity" and meta["parser"] == "dataset" and meta["graph_self_loops"]
+    assert meta["task"] == "aspect-polarity.v1" and meta["format"] == 2
+    assert meta["preprocessing"] == {
+        "max_length": 16,
+        "parser": "dataset",
+        "graph_directed": False,
+        "graph_self_loops": True,
+    }
+    assert not set(meta) & {"max_length", "parser", "graph_directed", "graph_self_loops"}  # not at the top level
     evaluated = runner.invoke(
         app, ["evaluate", str(tmp_path / "run" / "best"), "toy-absa", "--data-dir", str(tmp_path)]
     )

@@ -9,16 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sentimentkit.cli import app
+from sentimentkit.data.align import term_spans, word_spans
 from sentimentkit.data.datasets import ASPECT_BIO, DATASETS, DatasetSpec, load_dataset
+from sentimentkit.data.tagging import bio_tags, decode_spans, encode_training
 from sentimentkit.encoders.text import load_tokenizer
-from sentimentkit.training.extraction import (
-    bio_tags,
-    decode_spans,
-    encode_training,
-    span_metrics,
-    term_spans,
-    word_spans,
-)
+from sentimentkit.metrics import span_metrics
 from sentimentkit.types import AspectSentence, AspectTerm
 
 
@@ -132,7 +127,8 @@ def test_train_and_evaluate_ate_through_the_cli(tiny_backbone, tmp_path, monkeyp
     assert trained.exit_code == 0, trained.output
     assert json.loads(trained.stdout)["validation"]["f1_ate"] == 1.0
     meta = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
-    assert meta["task"] == "aspect-extraction" and meta["labels"] == ["O", "B-ASP", "I-ASP"]
+    assert meta["task"] == "aspect-extraction.v1" and meta["labels"] == ["O", "B-ASP", "I-ASP"]
+    assert meta["format"] == 2 and meta["preprocessing"] == {"max_length": 32} and "max_length" not in meta
     evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "run" / "best"), "toy-ate", "--data-dir", str(tmp_path)])
     assert evaluated.exit_code == 0, evaluated.output
     metrics = json.loads(evaluated.stdout)

@@ -42,6 +42,10 @@ def test_search_runs_trials_writes_best_config_and_resumes(tiny_backbone, tmp_pa
     assert len(json.loads((tmp_path / "search" / "trials.json").read_text())) == 2
     again = tune(raw, trials=3, output=tmp_path / "search")  # resumes: only one more trial
     assert len(again["trials"]) == 3
+    for n in range(3):  # every trial trains into a run folder of its own
+        trial = json.loads((tmp_path / "search" / f"trial-{n}" / "experiment.json").read_text())
+        assert trial["output"] == str(tmp_path / "search" / f"trial-{n}")
+        assert trial["train"]["lr"] == again["trials"][n]["params"]["train.lr"]
 
 
 def test_search_rejects_bad_spaces_before_training(tiny_backbone, tmp_path):
@@ -57,3 +61,28 @@ def test_search_rejects_bad_spaces_before_training(tiny_backbone, tmp_path):
         )
     with pytest.raises(ConfigError, match="search.space.train.lr.type"):
         tune(config(tiny_backbone, tmp_path, {"train.lr": {"type": "uniform", "low": 0, "high": 1}}), 1, tmp_path / "s")
+
+
+def test_pruning_callback_reports_each_evaluation_and_stops_a_pruned_trial():
+    from sentimentkit.training.hpo import PruningCallback
+
+    class Trial:
+        def __init__(self, prune_at: int) -> None:
+            self.reports: list[tuple[float, int]] = []
+            self.prune_at = prune_at
+
+        def report(self, value: float, step: int) -> None:
+            self.reports.append((value, step))
+
+        def should_prune(self) -> bool:
+            return self.reports[-1][1] >= self.prune_at
+
+    trial = Trial(prune_at=20)
+    callback = PruningCallback(trial, "accuracy")
+    callback.on_eval(10, {"accuracy": 0.5, "n": 4})
+    assert trial.reports == [(0.5, 10)]
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 20: accuracy 0.2500"):
+        callback.on_eval(20, {"accuracy": 0.25})
+    assert trial.reports == [(0.5, 10), (0.25, 20)]
+    with pytest.raises(ConfigError, match="search.metric 'f1_macro' is not among"):
+        PruningCallback(trial, "f1_macro").on_eval(30, {"accuracy": 0.25})
