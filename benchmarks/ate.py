@@ -16,9 +16,7 @@ from pathlib import Path
 
 from common import command_line, summary, write_rows
 
-from sentimentkit.config import load_config
-from sentimentkit.training.experiment import environment, train_experiment
-from sentimentkit.training.extraction import evaluate_extraction_model
+from sentimentkit.training.experiment import environment, evaluate, load_experiment, train
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 TESTS = ("restaurant14-ate", "laptop14-ate")
@@ -39,13 +37,13 @@ def main() -> None:
     for seed in args.seeds:
         out = Path(args.runs) / args.model / f"seed{seed}"
         extra = [f"train.seed={seed}", f"output={out}"] + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
-        config = load_config(config_path, extra)
+        config = load_experiment(config_path, extra)
         if config.model.get("type") != "ate":
             raise SystemExit(f"{config_path} trains a {config.model.get('type')!r} model, not an extractor (ate)")
         if not args.eval_only:
-            train_experiment(config, progress=False)
+            train(config, progress=False)
         for name in TESTS:
-            test = evaluate_extraction_model(out / "best", name, "test", args.data_dir)
+            test = evaluate(out / "best", name, "test", data_dir=args.data_dir)
             (out / f"test-{name}.json").write_text(json.dumps(test, indent=2) + "\n")
             print(f"{args.model} seed {seed} {name}: span F1 {test['f1_ate']:.4f}", flush=True)
             scores[name].append(test)

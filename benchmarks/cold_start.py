@@ -1,11 +1,13 @@
-"""Cold start: wall time of `sentimentkit analyze "text"` (with and without aspects) and `sentimentkit aspects
-"text"` in a fresh process, median of several runs.
+"""Cold start: wall time and peak memory of `sentimentkit analyze "text"` (with and without aspects) and
+`sentimentkit aspects "text"` in a fresh process, median of several runs.
 
     python benchmarks/cold_start.py [--runs 7]
 
 Each run starts a new Python process through the installed console script, so it pays for imports, loading
-the backbone and adapters, tokenizing and printing, as a user does. An `import sentimentkit` run is timed
-beside it for scale.
+the backbone and adapters, tokenizing and printing, as a user does. An `import sentimentkit` run is measured
+beside it for scale. Peak memory is the child's own peak resident set size over its whole life (`ru_maxrss` from
+`os.wait4`, taken by the small launcher `_rusage.py`, which also times the child); the ratio of the peak with
+aspects to the peak without them is what adding the aspect model costs in memory.
 """
 
 from __future__ import annotations
@@ -15,23 +17,65 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 from common import command_line, summary, write_rows
 
 from sentimentkit.training.experiment import environment
 
 TEXT = "The battery life is great but the screen is dim."
+LAUNCHER = Path(__file__).with_name("_rusage.py")
 
 
-def timed(command: list[str], runs: int) -> list[float]:
-    subprocess.run(command, check=True, capture_output=True)  # warm the file cache once
-    times = []
+@dataclass
+class Runs:
+    """Per-run wall times (ms) and peak RSS (MB) of one command."""
+
+    ms: list[float]
+    rss_mb: list[float]
+
+    @property
+    def ms_median(self) -> float:
+        return statistics.median(self.ms)
+
+    @property
+    def rss_median(self) -> float:
+        return statistics.median(self.rss_mb)
+
+
+def run_once(command: list[str]) -> tuple[float, float]:
+    """Run `command` in a fresh process: (wall time in ms, the child's peak RSS in MB). Fails on a non-zero exit.
+
+    The child is spawned and waited for (`os.wait4`) by `_rusage.py`, a bare `python -S` launcher: a child's
+    ru_maxrss on Linux starts at its spawner's RSS high-water mark, and this process has imported torch.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        out = subprocess.run(
+            [sys.executable, "-S", str(LAUNCHER), *command], stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
+        if out.returncode != 0:
+            stderr.seek(0)
+            message = stderr.read().decode(errors="replace")[-2000:]
+            raise SystemExit(f"{' '.join(command)} exited with {out.returncode}:\n{message}")
+    ms, mb = out.stdout.split()
+    return float(ms), float(mb)
+
+
+def measure(command: list[str], runs: int) -> Runs:
+    run_once(command)  # warm the file cache once
+    result = Runs([], [])
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+        ms, rss = run_once(command)
+        result.ms.append(ms)
+        result.rss_mb.append(rss)
+    return result
+
+
+def median_metric(values: list[float]) -> dict:
+    """A per-run median in the result schema (`mean` holds the median, as the other speed rows do)."""
+    return {**summary(values), "mean": statistics.median(values), "aggregate": "median"}
 
 
 def main() -> None:
@@ -47,34 +91,48 @@ def main() -> None:
         "sentiment-en": [cli, "analyze", "--no-aspects", TEXT],
         "absa-en": [cli, "aspects", TEXT],
     }
-    times = {name: timed(command, args.runs) for name, command in commands.items()}
-    bare = timed([sys.executable, "-c", "import sentimentkit"], args.runs)
-    for name, values in times.items():
-        print(f"{name}: median {statistics.median(values):.0f} ms  (import alone {statistics.median(bare):.0f} ms)")
-    rows = [
-        {
-            "suite": "document",
-            "task": "cold-start",
-            "dataset": "one sentence",
-            "split": "-",
-            "model": name,
-            "backbone": "all-MiniLM-L6-v2",
-            "metrics": {
-                "latency_ms_p50": {**summary(values), "mean": statistics.median(values), "aggregate": "median"},
-            },
-            "settings": {
-                "max_length": 96,
-                "runs": args.runs,
-                "command_timed": "sentimentkit "
-                + " ".join(a if a != TEXT else f'"{TEXT}"' for a in commands[name][1:]),
-                "import_only_ms_median": round(statistics.median(bare), 1),
-            },
-            "command": command_line(),
-            "env": environment(),
+    results = {name: measure(command, args.runs) for name, command in commands.items()}
+    bare = measure([sys.executable, "-c", "import sentimentkit"], args.runs)
+    with_aspects, without = results["sentiment-en + absa-en"], results["sentiment-en"]
+    rss_ratio = with_aspects.rss_median / without.rss_median
+    for name, r in results.items():
+        print(
+            f"{name}: median {r.ms_median:.0f} ms, peak RSS {r.rss_median:.0f} MB  "
+            f"(import alone {bare.ms_median:.0f} ms, {bare.rss_median:.0f} MB)"
+        )
+    print(f"peak RSS with aspects / without: {rss_ratio:.2f}")
+    rows = []
+    for name, r in results.items():
+        metrics = {
+            "latency_ms_p50": median_metric(r.ms),
+            "peak_memory_mb": median_metric(r.rss_mb),
+            "import_only_latency_ms_p50": median_metric(bare.ms),
+            "import_only_peak_memory_mb": median_metric(bare.rss_mb),
         }
-        for name, values in times.items()
-    ]
-    print(write_rows("document", rows))
+        if name == "sentiment-en + absa-en":
+            metrics["peak_memory_vs_no_aspects"] = {**summary([rss_ratio]), "aggregate": "ratio of the medians"}
+        rows.append(
+            {
+                "suite": "document",
+                "task": "cold-start",
+                "dataset": "one sentence",
+                "split": "-",
+                "model": name,
+                "backbone": "all-MiniLM-L6-v2",
+                "metrics": metrics,
+                "settings": {
+                    "max_length": 96,
+                    "runs": args.runs,
+                    "command_timed": "sentimentkit "
+                    + " ".join(a if a != TEXT else f'"{TEXT}"' for a in commands[name][1:]),
+                    "memory": "peak RSS of the whole process (ru_maxrss via wait4)",
+                },
+                "command": command_line(),
+                "env": environment(),
+            }
+        )
+    # these rows supersede every earlier cold-start row (older rows kept their measurements in `settings`)
+    print(write_rows("document", rows, replace={"task": "cold-start"}))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ def command_line() -> str:
 
 
 def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Path:
-    """Merge rows into results/<suite>.json: a row replaces an older one with the same identity."""
+    """Merge rows into results/<suite>.json: a row replaces an older one with the same identity.
+
+    `replace`: also drop every older row whose fields equal all of these (e.g. {"task": "cold-start"}), for a
+    suite whose new rows supersede the old ones even where their settings changed.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{suite}.json"
     old = json.loads(path.read_text()) if path.exists() else []
@@ -50,7 +54,8 @@ def write_rows(suite: str, rows: list[dict], replace: dict | None = None) -> Pat
         return (row["task"], row["dataset"], row["split"], row["model"], json.dumps(settings, sort_keys=True))
 
     new_keys = {key(r) for r in rows}
-    merged = [r for r in old if key(r) not in new_keys] + rows
+    superseded = [r for r in old if replace and all(r.get(k) == v for k, v in replace.items())]
+    merged = [r for r in old if key(r) not in new_keys and r not in superseded] + rows
     path.write_text(json.dumps(merged, indent=2) + "\n")
     return path
 
@@ -69,8 +74,7 @@ def run_seeds(
 
     Each seed's run lives in `runs/seed<n>` and its test metrics in `runs/seed<n>/test_metrics.json`.
     """
-    from sentimentkit.config import load_config
-    from sentimentkit.training.experiment import train_experiment
+    from sentimentkit.training.experiment import load_experiment, train
 
     results = []
     for seed in seeds:
@@ -79,7 +83,7 @@ def run_seeds(
         if data_dir:
             extra.append(f"data.data_dir={data_dir}")
         if not eval_only:
-            train_experiment(load_config(config_path, extra), progress=False)
+            train(load_experiment(config_path, extra), progress=False)
         results.extend(score_runs(runs, [seed], dataset, data_dir, test_subset, "test_metrics.json"))
     return results
 
@@ -97,7 +101,8 @@ def score_runs(
     The metrics, with the validation score the model was selected on, go to `runs/seed<n>/<name>`
     (default `test_metrics_<dataset>.json`).
     """
-    from sentimentkit.training.experiment import evaluate_model
+    from sentimentkit.hub import read_manifest
+    from sentimentkit.training.experiment import evaluate
 
     results = []
     for seed in seeds:
@@ -109,8 +114,8 @@ def score_runs(
         scored = {"dataset": dataset, "split": "test", "test_subset": test_subset}
         test = _saved_score(path, scored, best)
         if test is None:
-            test = evaluate_model(out / "best", dataset, "test", data_dir, subset=test_subset)
-            test["validation"] = json.loads(best.read_text())["validation"]
+            test = evaluate(out / "best", dataset, "test", data_dir=data_dir, subset=test_subset)
+            test["validation"] = read_manifest(out / "best").extra.get("validation")
             test["scored"] = scored
             path.write_text(json.dumps(test, indent=2) + "\n")
         print(f"{runs.name} {dataset} seed {seed}: test accuracy {test.get('accuracy', 0.0):.4f}", flush=True)

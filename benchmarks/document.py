@@ -13,6 +13,10 @@ Trains `configs/<model>.yaml` with `data.train=<dataset>` (selection on the data
 carved from train where it has none), then writes a row to results/document.json: accuracy and weighted
 precision/recall/F1 (and macro F1), mean and std over the seeds, with the settings that define the run.
 
+Each seed's run folder is `<runs>/<dataset>/<model>/seed<n>`; runs with `--set` overrides are a variant of the
+config and get their own folder, `<runs>/<dataset>/<model>~<hash of the sorted overrides>/seed<n>` (the overrides
+are written beside it in `overrides.json`), so that no two configs share a run folder.
+
 `--test-on D ...` also scores the same runs on other datasets' test splits, one row each (the row's
 `settings.train_data` names what the model was trained on), e.g. a model trained on laptop + restaurant:
 
@@ -22,13 +26,14 @@ precision/recall/F1 (and macro F1), mean and std over the seeds, with the settin
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from pathlib import Path
 
 from common import command_line, run_seeds, score_runs, summary, write_rows
 
-from sentimentkit.config import load_config
 from sentimentkit.data.datasets import DATASETS
-from sentimentkit.training.experiment import environment
+from sentimentkit.training.experiment import environment, load_experiment
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 METRICS = {
@@ -55,12 +60,12 @@ def main() -> None:
 
     config_path = CONFIGS / f"{args.model}.yaml"
     overrides = [f"data.train={args.dataset}", *args.overrides]
-    runs = Path(args.runs) / args.dataset / args.model
+    runs = run_folder(Path(args.runs), args.dataset, args.model, args.overrides)
     per_seed = run_seeds(
         config_path, args.dataset, args.seeds, runs, overrides, args.eval_only, args.data_dir, args.test_subset
     )
 
-    config = load_config(config_path, overrides)
+    config = load_experiment(config_path, overrides)
     scored = [(args.dataset, per_seed)]
     for other in args.test_on:
         scored.append((other, score_runs(runs, args.seeds, other, args.data_dir, args.test_subset)))
@@ -68,8 +73,20 @@ def main() -> None:
     print(write_rows(rows[0]["suite"], rows))
 
 
+def run_folder(root: Path, dataset: str, model: str, overrides: list[str]) -> Path:
+    """Where the seeds of (model, dataset, variant) live: a config with `--set` overrides is its own variant."""
+    if not overrides:
+        return root / dataset / model
+    canonical = sorted(overrides)
+    tag = hashlib.sha1("\n".join(canonical).encode()).hexdigest()[:8]
+    folder = root / dataset / f"{model}~{tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "overrides.json").write_text(json.dumps(canonical, indent=2) + "\n")
+    return folder
+
+
 def _row(args: argparse.Namespace, config, dataset: str, per_seed: list[dict]) -> dict:
-    task = DATASETS.get(dataset).task
+    task = DATASETS.get(dataset).scheme
     suite = {"aspect-polarity": "absa", "aspect-extraction": "absa"}.get(task, "document")
     return {
         "suite": suite,

@@ -3,6 +3,8 @@
 # Runs are resumable (rerun the same line after an interruption); each invocation trains what is missing.
 # Usage: bash benchmarks/document_study.sh DATASET SEED [SEED ...]   (one queue per core: OMP_NUM_THREADS=1)
 # The SST-5 rows were made with two queues: `... sst5 1 3` and `... sst5 2`.
+# Datasets run with --set overrides (tweeteval-emotion, imdb) keep their runs in runs/document/DATASET/MODEL~HASH
+# (a hash of the overrides; see benchmarks/document.py), apart from runs of the plain config.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dataset="$1"

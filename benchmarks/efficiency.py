@@ -17,17 +17,19 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from common import command_line, summary, write_rows
 
-from sentimentkit.config import load_config
-from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.data.collate import TextBatch, pad_batch
 from sentimentkit.data.datasets import load_dataset
+from sentimentkit.data.encoding import encode_texts
 from sentimentkit.labels import SENTIMENT5
 from sentimentkit.models import MODELS, build_model
-from sentimentkit.training.experiment import environment
+from sentimentkit.models.base import model_config
+from sentimentkit.training.experiment import environment, load_experiment
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 DEFAULT = ["full-ft", "moe", "moe-ffn", "moe-split", "lora", "bitfit", "prompt-tuning", "p-tuning", "bilstm-attn"]
@@ -35,70 +37,41 @@ DEFAULT = ["full-ft", "moe", "moe-ffn", "moe-split", "lora", "bitfit", "prompt-t
 
 def build(name: str, train_texts: list[str]):
     """The model and its tokenizer, built as the training runner would (a vocab from train for BiLSTM)."""
-    config = load_config(CONFIGS / f"{name}.yaml")
-    section = dict(config.model)
-    if MODELS.get(section["type"]).tokenizer == "vocab":
+    config = load_experiment(CONFIGS / f"{name}.yaml")
+    settings = model_config(config.model)
+    if MODELS.get(settings.type).tokenizer == "vocab":
         from sentimentkit.data.vocab import WordVocab
 
-        tokenizer = WordVocab.build(train_texts, section.get("min_freq", 2), section.get("max_vocab", 50000))
-        section["vocab_size"] = len(tokenizer)
+        tokenizer = WordVocab.build(train_texts, settings.min_freq, settings.max_vocab)
+        settings = replace(settings, vocab_size=len(tokenizer))
     else:
         from sentimentkit.encoders.text import load_tokenizer
 
-        tokenizer = load_tokenizer(section.get("backbone", "minilm"))
+        tokenizer = load_tokenizer(settings.backbone)
     torch.manual_seed(0)
-    return build_model(section, SENTIMENT5), tokenizer, config.data.max_length
+    return build_model(settings, SENTIMENT5), tokenizer, config.data.max_length
 
 
-def batches(tokenizer, texts: list[str], max_length: int, size: int = 32) -> list[dict]:
-    ids = encode_texts(tokenizer, texts, max_length)
-    items = [Encoded(x, 0) for x in ids]
+def batches(tokenizer, texts: list[str], max_length: int, size: int = 32) -> list[TextBatch]:
+    """Padded batches of `size` texts, each with target 0 (training steps need one; inference drops it)."""
+    items = [replace(x, label=0) for x in encode_texts(tokenizer, texts, max_length)]
     return [pad_batch(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def flops_per_sample(model, batch: dict) -> float:
+def flops_per_sample(model, batch: TextBatch) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     model.eval()
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-    return counter.get_total_flops() / batch["input_ids"].shape[0] / 1e9
+        model(batch.without_labels())
+    return counter.get_total_flops() / len(batch) / 1e9
 
 
 def peak_training_memory_mb(name: str) -> float:
-    """Run 5 training steps (batch 32) in a fresh process; return the peak RSS during them minus the RSS
-    before the first step (model, data and runtime already loaded), in MB: the memory that training adds."""
-    code = f"""
-import os, sys, threading, time, torch
-sys.path.insert(0, {str(Path(__file__).parent)!r})
-torch.set_num_threads(1)
-from efficiency import build, batches
-from sentimentkit.data.datasets import load_dataset
-texts = [x.text for x in load_dataset("sst5", "train")]
-model, tok, max_length = build({name!r}, texts)
-data = batches(tok, texts[:160], max_length)
-opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-page = os.sysconf("SC_PAGE_SIZE")
-def rss():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * page
-peak, done = [rss()], []
-def sample():
-    while not done:
-        peak[0] = max(peak[0], rss())
-        time.sleep(0.002)
-before = rss()
-thread = threading.Thread(target=sample)
-thread.start()
-model.train()
-for batch in data:
-    loss = model(**batch)["loss"]
-    loss.backward(); opt.step(); opt.zero_grad()
-done.append(1)
-thread.join()
-print((peak[0] - before) / 2**20)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    """Run 5 training steps (batch 32) in a fresh process (`_peak_memory.py`); return the peak RSS during them
+    minus the RSS before the first step (model, data and runtime already loaded), in MB: what training adds."""
+    script = Path(__file__).with_name("_peak_memory.py")
+    out = subprocess.run([sys.executable, str(script), name], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -116,7 +89,7 @@ def main() -> None:
     for name in args.models:
         model, tokenizer, max_length = build(name, train_texts)
         model.eval()
-        models[name] = (model, batches(tokenizer, test_texts, max_length))
+        models[name] = (model, [b.without_labels() for b in batches(tokenizer, test_texts, max_length)])
 
     rates: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
@@ -124,7 +97,7 @@ def main() -> None:
             for name, (model, data) in models.items():  # interleaved: drift on the machine hits all alike
                 start = time.perf_counter()
                 for batch in data:
-                    model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                    model(batch)
                 rates[name].append(len(test_texts) / (time.perf_counter() - start))
 
     rows = []
@@ -164,7 +137,7 @@ def main() -> None:
                     ),
                 },
                 "settings": {
-                    "max_length": load_config(CONFIGS / f"{name}.yaml").data.max_length,
+                    "max_length": load_experiment(CONFIGS / f"{name}.yaml").data.max_length,
                     "epochs": None,
                     "train_subset": None,
                     "batch_size": 32,

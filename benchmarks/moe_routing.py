@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentimentkit.data.collate import Encoded, encode_texts, pad_batch
+from sentimentkit.data.collate import pad_batch
 from sentimentkit.data.datasets import data_dir, load_dataset
+from sentimentkit.data.encoding import TextItem, encode_texts
 from sentimentkit.data.lexicon import read_vader
 from sentimentkit.models import load_checkpoint
 from sentimentkit.models.base import load_model_tokenizer
@@ -73,8 +74,8 @@ INTENSIFIERS = {
 KINDS = ("sentiment word", "negation", "intensifier", "other")
 
 
-def token_kinds(encodings, row: int, text: str, vader) -> list[str | None]:
-    """The kind of each subword position's word in batch row `row` (None for special tokens)."""
+def word_kinds(encodings, row: int, text: str, vader) -> list[str | None]:
+    """The kind of each subword's word in row `row` of an encoding with special tokens (None for those)."""
     kinds = []
     for word_id in encodings.word_ids(row):
         if word_id is None:
@@ -91,6 +92,26 @@ def token_kinds(encodings, row: int, text: str, vader) -> list[str | None]:
         else:
             kinds.append("other")
     return kinds
+
+
+def token_kinds(encodings, row: int, text: str, vader, item: TextItem, truncation: str) -> list[str | None]:
+    """The kind of each position of the model's input `item` (None for [CLS]/[SEP]).
+
+    `encodings` is the text encoded whole (no truncation); the item keeps the head, or the head and the tail, of
+    its subwords (`encode_texts`), so each kept position is mapped back to its subword in the whole text.
+    """
+    whole = word_kinds(encodings, row, text, vader)[1:-1]  # without [CLS] and [SEP]
+    kept = len(item.input_ids) - 2
+    if not item.truncated:
+        inner = whole
+    elif truncation == "head":
+        inner = whole[:kept]
+    else:  # "head+tail": the first quarter of the budget and the last three quarters
+        head = kept // 4
+        inner = whole[:head] + whole[len(whole) - (kept - head) :]
+    if len(inner) != kept:
+        raise ValueError(f"token kinds of {text[:40]!r}: {len(inner)} subwords for {kept} model positions")
+    return [None, *inner, None]
 
 
 def heatmap(matrix: np.ndarray, rows: list[str], title: str, path: Path) -> None:
@@ -122,16 +143,16 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    model, meta = load_checkpoint(args.model)
-    tokenizer = load_model_tokenizer(meta, args.model)
+    model, manifest = load_checkpoint(args.model)
+    tokenizer = load_model_tokenizer(manifest)
     layers = moe_layers(model)
     if not layers:
         raise SystemExit(f"{args.model} has no MoE layers")
-    for layer in layers:
-        layer.record_routing = True
+    max_length = int(manifest.preprocessing.get("max_length", 128))
+    truncation = str(manifest.preprocessing.get("truncation", "head"))
     vader = read_vader(data_dir(args.data_dir) / "lexicons" / "vader" / "vader_lexicon.txt")
     examples = load_dataset(args.dataset, "test", args.data_dir)
-    classes = list(meta["labels"])
+    classes = list(manifest.labels.names)
     num_experts = int(layers[0].router.out_features)
     by_class = np.zeros((len(layers), len(classes), num_experts))
     by_kind = np.zeros((len(layers), len(KINDS), num_experts))
@@ -142,19 +163,18 @@ def main() -> None:
         for start in range(0, len(examples), 32):
             chunk = examples[start : start + 32]
             texts = [x.text for x in chunk]
-            ids = encode_texts(tokenizer, texts, meta["max_length"], meta.get("truncation", "head"))
-            encodings = tokenizer(texts, truncation=True, max_length=meta["max_length"])
-            batch = pad_batch([Encoded(x) for x in ids])
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            items = encode_texts(tokenizer, texts, max_length, truncation)
+            encodings = tokenizer(texts)  # whole texts, for the word of each subword
+            routing = model(pad_batch(items), record_routing=True).extras["routing_experts"]  # (L, B, T, k)
             for row, example in enumerate(chunk):
-                kinds = token_kinds(encodings, row, example.text, vader)
+                kinds = token_kinds(encodings, row, example.text, vader, items[row], truncation)
                 label = classes.index(example.label)
                 for position, kind in enumerate(kinds):
                     if kind is None:
                         continue
                     tokens_by_kind[kind] += 1
-                    for li, layer in enumerate(layers):
-                        for expert in layer.routing.expert_ids[row, position].tolist():
+                    for li in range(len(layers)):
+                        for expert in routing[li, row, position].tolist():
                             by_class[li, label, expert] += 1
                             by_kind[li, KINDS.index(kind), expert] += 1
 

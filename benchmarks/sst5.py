@@ -15,9 +15,8 @@ from pathlib import Path
 
 from common import command_line, run_seeds, summary, write_rows
 
-from sentimentkit.config import load_config
 from sentimentkit.labels import FIVE_TO_THREE, SENTIMENT5
-from sentimentkit.training.experiment import environment
+from sentimentkit.training.experiment import environment, load_experiment
 
 CONFIG = Path(__file__).parents[1] / "configs" / "sentiment-en.yaml"
 
@@ -38,7 +37,7 @@ def main() -> None:
         (Path(args.runs) / f"seed{seed}" / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
         print(f"seed {seed}: acc5 {test['accuracy']:.4f} f1w {test['f1_weighted']:.4f} acc3 {test['acc3']:.4f}")
 
-    config = load_config(CONFIG)
+    config = load_experiment(CONFIG)
     metrics = {
         name: summary([m[source] for m in per_seed])
         for name, source in [

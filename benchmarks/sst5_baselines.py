@@ -21,8 +21,8 @@ from common import command_line, summary, write_rows
 import sentimentkit
 from sentimentkit.data.datasets import load_dataset
 from sentimentkit.labels import FIVE_TO_THREE, POLARITY3
+from sentimentkit.metrics import classification_metrics
 from sentimentkit.training.experiment import environment
-from sentimentkit.training.metrics import classification_metrics
 
 
 def vader() -> Callable[[list[str]], list[str]]:

@@ -66,11 +66,15 @@ label; such aspects get the dominant polarity.
 
 
 def _copy_half(source: Path, target: Path) -> None:
-    """config.json as it is; the tensors as float16."""
+    """The manifest as it is (written in the current format); the tensors as float16."""
     from safetensors.torch import load_file, save_file
 
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source / "config.json", target / "config.json")
+    from sentimentkit.data.vocab import FILENAME as VOCAB
+    from sentimentkit.hub import read_manifest, write_manifest
+
+    write_manifest(read_manifest(source), target)
+    if (source / VOCAB).exists():  # a model with its own word vocabulary reads it beside the weights
+        shutil.copy(source / VOCAB, target / VOCAB)
     state = load_file(str(source / "model.safetensors"))
     save_file(
         {k: v.half() if v.is_floating_point() else v for k, v in state.items()},
@@ -91,35 +95,37 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from sentimentkit.training.absa import evaluate_aspect_model
-    from sentimentkit.training.extraction import evaluate_extraction_model
+    from sentimentkit.hub import Manifest, read_manifest, write_manifest
+    from sentimentkit.training.experiment import evaluate
 
     target = REPO / "sentimentkit" / "pretrained" / args.name
     for part, run in (("extractor", args.extractor), ("polarity", args.polarity)):
         _copy_half(run / "best", target / part)
     # both parts are scored as shipped (float16 tensors), not as trained
     ate = {
-        n: evaluate_extraction_model(target / "extractor", f"{n}-ate", "test", args.data_dir)
+        n: evaluate(target / "extractor", f"{n}-ate", "test", data_dir=args.data_dir)
         for n in ("laptop14", "restaurant14")
     }
-    polarity = {n: evaluate_aspect_model(target / "polarity", n, "test", args.data_dir) for n in ate}
-    ex_meta = json.loads((target / "extractor" / "config.json").read_text())
-    pol_meta = json.loads((target / "polarity" / "config.json").read_text())
+    polarity = {n: evaluate(target / "polarity", n, "test", data_dir=args.data_dir) for n in ate}
+    ex_meta = read_manifest(target / "extractor")
+    pol_meta = read_manifest(target / "polarity")
     metrics = {}
     for n in ate:
         metrics[f"{n}_ate_f1"] = round(ate[n]["f1_ate"], 4)
         metrics[f"{n}_polarity_accuracy"] = round(polarity[n]["accuracy"], 4)
         metrics[f"{n}_polarity_f1_macro"] = round(polarity[n]["f1_macro"], 4)
-    top = {
-        "task": "aspect-sentiment",
-        "labels": pol_meta["labels"],
-        "components": {"extractor": "extractor", "polarity": "polarity"},
-        "parser": pol_meta["parser"],
-        "description": args.description,
-        "metrics": metrics,
-    }
-    (target / "config.json").write_text(json.dumps(top, indent=2) + "\n")
-    ex_model, pol_model = ex_meta["model"], pol_meta["model"]
+    bundle = Manifest(
+        path=target,
+        kind="bundle",
+        task="aspect-sentiment.v1",
+        labels=pol_meta.labels,
+        preprocessing={"parser": pol_meta.preprocessing["parser"]},
+        components={"extractor": "extractor", "polarity": "polarity"},
+        metrics=metrics,
+        description=args.description,
+    )
+    write_manifest(bundle)
+    ex_model, pol_model = ex_meta.model, pol_meta.model
     card = CARD.format(
         description=args.description,
         ex_r=ex_model.get("lora_r"),
@@ -131,11 +137,11 @@ def main() -> None:
         pol_lora_r=pol_model.get("lora_r"),
         ex_kb=(target / "extractor" / "model.safetensors").stat().st_size // 1024,
         pol_kb=(target / "polarity" / "model.safetensors").stat().st_size // 1024,
-        labels=", ".join(pol_meta["labels"]),
-        ex_len=ex_meta["max_length"],
-        pol_len=pol_meta["max_length"],
-        ex_train=f"{ex_meta['trained_on']['train']}",
-        pol_train=f"{pol_meta['trained_on']['train']}",
+        labels=", ".join(pol_meta.labels.names),
+        ex_len=ex_meta.preprocessing["max_length"],
+        pol_len=pol_meta.preprocessing["max_length"],
+        ex_train=f"{ex_meta.extra['trained_on']['train']}",
+        pol_train=f"{pol_meta.extra['trained_on']['train']}",
         ate_l=ate["laptop14"]["f1_ate"],
         ate_r=ate["restaurant14"]["f1_ate"],
         ate_lp=ate["laptop14"]["precision_ate"],
@@ -146,8 +152,8 @@ def main() -> None:
         pol_r=polarity["restaurant14"]["accuracy"],
         pol_lf=polarity["laptop14"]["f1_macro"],
         pol_rf=polarity["restaurant14"]["f1_macro"],
-        ex_val=ex_meta["validation"]["f1_ate"],
-        pol_val=pol_meta["validation"]["accuracy"],
+        ex_val=ex_meta.extra["validation"]["f1_ate"],
+        pol_val=pol_meta.extra["validation"]["accuracy"],
     )
     (target / "README.md").write_text(card)
     print(json.dumps(metrics, indent=2))

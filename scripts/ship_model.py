@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,8 +65,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from sentimentkit.hub import read_manifest, write_manifest
+
     best = args.run / "best"
-    meta = json.loads((best / "config.json").read_text())
+    manifest = read_manifest(best)
     test = json.loads((args.run / "test_metrics.json").read_text())
     target = REPO / "sentimentkit" / "pretrained" / args.name
     target.mkdir(parents=True, exist_ok=True)
@@ -81,14 +84,18 @@ def main() -> None:
             f"{m['f1_weighted']['mean']:.4f} ± {m['f1_weighted']['std']:.4f}, 3-class accuracy "
             f"{m['acc3']['mean']:.4f} ± {m['acc3']['std']:.4f}."
         )
-    meta["description"] = args.description
-    meta["metrics"] = {
-        "sst5_test_accuracy": round(test["accuracy"], 4),
-        "sst5_test_f1_weighted": round(test["f1_weighted"], 4),
-        "sst5_test_acc3": round(test["acc3"], 4),
-    }
-    (target / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-    model, train = meta["model"], meta["train"]
+    shipped = replace(
+        manifest,
+        path=target,
+        description=args.description,
+        metrics={
+            "sst5_test_accuracy": round(test["accuracy"], 4),
+            "sst5_test_f1_weighted": round(test["f1_weighted"], 4),
+            "sst5_test_acc3": round(test["acc3"], 4),
+        },
+    )
+    write_manifest(shipped)
+    model, train, pre = shipped.model, shipped.extra["train"], shipped.preprocessing
     card = CARD.format(
         name=args.name,
         description=args.description,
@@ -96,9 +103,9 @@ def main() -> None:
         lora_alpha=model["lora_alpha"],
         targets=", ".join(model["lora_targets"]),
         size_kb=(target / "model.safetensors").stat().st_size // 1024,
-        labels=", ".join(meta["labels"]),
-        max_length=meta["max_length"],
-        truncation=meta["truncation"],
+        labels=", ".join(shipped.labels.names),
+        max_length=pre["max_length"],
+        truncation=pre.get("truncation", "head"),
         train_data="SST-5 train split, every distinct phrase of the parse trees (159,268 phrases, sentences included)",
         selection="accuracy on SST-5 dev sentences (1101), evaluated every "
         f"{train['eval_every']} steps; the test split is read only by evaluation",
@@ -115,7 +122,7 @@ def main() -> None:
         f1w=test["f1_weighted"],
         acc3=test["acc3"],
         seeds_line=seeds_line,
-        val_acc=meta["validation"]["accuracy"],
+        val_acc=shipped.extra["validation"]["accuracy"],
     )
     (target / "README.md").write_text(card)
     print(f"shipped {args.name} -> {target.relative_to(REPO)}")

@@ -4,7 +4,7 @@
     nlp = sentimentkit.load("sentiment-en")
     nlp(["The battery life is great.", "The screen is dim."])  # -> list[Prediction]
     absa = sentimentkit.load("absa-en")
-    absa("The battery life is great but the screen is dim.")  # -> [[AspectPrediction(battery life ...), ...]]
+    absa("The battery life is great but the screen is dim.")[0].aspects  # -> (AspectPrediction(battery life ...), ...)
 
 Importing the package does no work: torch and transformers load on the first `load`.
 """

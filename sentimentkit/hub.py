@@ -117,6 +117,8 @@ LEGACY_TASKS = {
 }
 # Keys of the first format that were preprocessing settings at the top level.
 LEGACY_PREPROCESSING = ("max_length", "truncation", "parser", "graph_directed", "graph_self_loops")
+# The keys a Manifest writes itself; `extra` cannot override them.
+MANIFEST_KEYS = ("format", "task", "labels", "model", "preprocessing", "components", "description", "metrics")
 # Keys that once lived in model sections but are runtime choices: read and dropped.
 RUNTIME_KEYS = ("implementation",)
 
@@ -166,7 +168,7 @@ class Manifest:
             out["preprocessing"] = dict(self.preprocessing)
         if self.components:
             out["components"] = dict(self.components)
-        out.update(self.extra)
+        out.update((k, v) for k, v in self.extra.items() if k not in MANIFEST_KEYS)
         if self.description:
             out["description"] = self.description
         if self.metrics:

@@ -69,3 +69,39 @@ def test_rows_replace_only_rows_with_the_same_settings(common, tmp_path, monkeyp
     common.write_rows("document", [row(0.3, train_subset=4000, test_subset=None)])
     rows = json.loads((tmp_path / "document.json").read_text())
     assert sorted(r["accuracy"] for r in rows) == [0.2, 0.3]
+
+
+def test_rows_can_supersede_every_older_row_of_a_task(common, tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+
+    def row(task: str, runs: int, **settings) -> dict:
+        return {"task": task, "dataset": "-", "split": "-", "model": "m", "settings": {"runs": runs, **settings}}
+
+    common.write_rows("speed", [row("cold-start", 3, threads=1), row("throughput", 3)])
+    common.write_rows("speed", [row("cold-start", 5, threads=2)], replace={"task": "cold-start"})
+    rows = json.loads((tmp_path / "speed.json").read_text())
+    assert rows == [row("throughput", 3), row("cold-start", 5, threads=2)]
+
+
+def test_run_seeds_trains_each_seed_in_its_own_folder_and_reuses_its_score(common, tiny_backbone, tmp_path):
+    rows = ["text,label"] + [f"{w} thing {i},{lab}" for i in range(6) for w, lab in (("nice", "pos"), ("awful", "neg"))]
+    data = tmp_path / "mine.csv"
+    data.write_text("\n".join(rows) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"model: {{type: text-classifier, backbone: {tiny_backbone}, adapter: full}}\n"
+        f"data: {{train: {data}, validation: {data}, max_length: 16}}\n"
+        "train: {epochs: 1, batch_size: 8, patience: null}\n"
+    )
+    runs = tmp_path / "runs"
+    results = common.run_seeds(config, str(data), [1, 2], runs)
+    assert [r["n"] for r in results] == [12, 12]
+    for seed, result in zip([1, 2], results, strict=True):
+        saved = json.loads((runs / f"seed{seed}" / "experiment.json").read_text())
+        assert saved["train"]["seed"] == seed and saved["output"] == str(runs / f"seed{seed}")
+        assert result["scored"] == {"dataset": str(data), "split": "test", "test_subset": None}
+        assert set(result["validation"]) >= {"accuracy", "n"}
+    written = [(runs / f"seed{seed}" / "test_metrics.json").stat().st_mtime_ns for seed in (1, 2)]
+    again = common.run_seeds(config, str(data), [1, 2], runs, eval_only=True)  # the saved scores, not new ones
+    assert again == results
+    assert [(runs / f"seed{seed}" / "test_metrics.json").stat().st_mtime_ns for seed in (1, 2)] == written

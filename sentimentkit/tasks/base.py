@@ -68,11 +68,14 @@ class Task(Protocol):
 
 
 class TaskFactory(Protocol):
-    """A task class: built for training from a config, or for inference from a model folder's manifest."""
+    """A task class: built for training from a config (reading and encoding its data), or for inference from a
+    model folder's manifest."""
 
     name: ClassVar[str]
 
-    def from_config(self, config: ExperimentConfig, model_config: Any) -> Task: ...
+    def for_training(self, config: ExperimentConfig, model_config: Any) -> tuple[Task, TrainingData]:
+        """The task for a config (labels, tokenizer, window) and its encoded train and validation data."""
+        ...
 
     def from_manifest(self, manifest: Manifest, runtime: Runtime) -> tuple[Task, Any]:
         """The task and the model it runs (a module, or for a bundle the object holding its parts)."""
