@@ -189,3 +189,11 @@ def test_long_texts_say_they_were_cut_or_are_scored_in_chunks():
     row = json.loads(chunked.stdout)
     assert row["chunks"] > 5 and "truncated" not in row
     assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_long_text_without_sentence_ends_is_cut_into_windows_not_truncated():
+    import sentimentkit
+
+    run_on = "and then it went on " * 120 + "and the ending is great"
+    prediction = sentimentkit.load("sentiment-en")([run_on], long_texts="chunks")[0]
+    assert prediction.chunks >= 5 and not prediction.truncated

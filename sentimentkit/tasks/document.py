@@ -208,32 +208,49 @@ class TextClassification:
         return softmax(gather_logits(outputs, len(items)))
 
     def _chunked(self, model: nn.Module, inputs: Sequence[TextExample], batch_size: int) -> list[Prediction]:
-        """Score each long text as sentence chunks that fit the window; average their probabilities by length."""
+        """Score each long text as chunks that fit the window; average their probabilities, weighted by length."""
         budget = self.max_length - 2
-        chunks: list[tuple[int, str, int]] = []  # (input, chunk text, tokens)
+        owners: list[int] = []  # the input of each chunk
+        texts: list[str] = []
+        sizes: list[int] = []
         for k, example in enumerate(inputs):
             for text, tokens in self._chunks(example.text, budget):
-                chunks.append((k, text, tokens))
-        items = encode_texts(self.tokenizer, [c[1] for c in chunks], self.max_length, self.truncation)
+                owners.append(k)
+                texts.append(text)
+                sizes.append(min(tokens, budget))
+        items = encode_texts(self.tokenizer, texts, self.max_length, self.truncation)
         probs = self._probabilities(model, items, batch_size)
+        rows: list[list[int]] = [[] for _ in inputs]
+        for j, k in enumerate(owners):
+            rows[k].append(j)
         out = []
         for k, example in enumerate(inputs):
-            rows = [j for j, c in enumerate(chunks) if c[0] == k]
-            weights = np.array([min(chunks[j][2], budget) for j in rows], dtype=np.float64)
-            p = (probs[rows] * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
-            truncated = any(items[j].truncated for j in rows)
-            out.append(replace(self._prediction(example, p, truncated), chunks=len(rows)))
+            weights = np.array([sizes[j] for j in rows[k]], dtype=np.float64)
+            p = (probs[rows[k]] * weights[:, None]).sum(0) / max(weights.sum(), 1.0)
+            truncated = any(items[j].truncated for j in rows[k])
+            out.append(replace(self._prediction(example, p, truncated), chunks=len(rows[k])))
         return out
 
     def _chunks(self, text: str, budget: int) -> list[tuple[str, int]]:
-        """Consecutive sentences packed into chunks of at most `budget` tokens (a longer sentence is its own)."""
+        """Consecutive sentences packed into chunks of at most `budget` tokens; a sentence longer than that is cut
+        into windows of `budget` tokens (where the tokenizer gives offsets), so no part of the text is left out."""
+        pieces: list[tuple[int, int, int]] = []  # (start, end, tokens) in text
         spans = sentence_spans(text)
-        sentences = [text[a:b] for a, b in spans]
-        counts = [len(ids) for ids in self.tokenizer(sentences, add_special_tokens=False)["input_ids"]]
+        encoded = self.tokenizer([text[a:b] for a, b in spans], add_special_tokens=False, **self._offsets())
+        for i, (a, b) in enumerate(spans):
+            count = len(encoded["input_ids"][i])
+            offsets = encoded.get("offset_mapping")
+            if count <= budget or offsets is None:
+                pieces.append((a, b, count))
+                continue
+            marks = offsets[i]
+            for w in range(0, count, budget):
+                last = min(w + budget, count) - 1
+                pieces.append((a + marks[w][0], a + marks[last][1], last - w + 1))
         out: list[tuple[str, int]] = []
         start: int | None = None
         end, used = 0, 0
-        for (a, b), count in zip(spans, counts, strict=True):
+        for a, b, count in pieces:
             if start is not None and used + count > budget:
                 out.append((text[start:end], used))
                 start, used = None, 0
@@ -243,6 +260,10 @@ class TextClassification:
         if start is not None:
             out.append((text[start:end], used))
         return out
+
+    def _offsets(self) -> dict[str, bool]:
+        """Ask for character offsets where the tokenizer gives them (a word vocabulary does not)."""
+        return {"return_offsets_mapping": True} if getattr(self.tokenizer, "is_fast", False) else {}
 
     def _prediction(self, example: TextExample, p: np.ndarray, truncated: bool) -> Prediction:
         names = self.labels.names
