@@ -1,13 +1,18 @@
 """Cold start: wall time and peak memory of `sentimentkit analyze "text"` (with and without aspects) and
 `sentimentkit aspects "text"` in a fresh process, median of several runs.
 
-    python benchmarks/cold_start.py [--runs 7]
+    python benchmarks/cold_start.py [--runs 7] [--against PATH]
 
 Each run starts a new Python process through the installed console script, so it pays for imports, loading
 the backbone and adapters, tokenizing and printing, as a user does. An `import sentimentkit` run is measured
 beside it for scale. Peak memory is the child's own peak resident set size over its whole life (`ru_maxrss` from
 `os.wait4`, taken by the small launcher `_rusage.py`, which also times the child); the ratio of the peak with
 aspects to the peak without them is what adding the aspect model costs in memory.
+
+`--against PATH` measures another version side by side in the same run (e.g. `git worktree add /tmp/prev
+HEAD~1`): each command runs as `python -P -m sentimentkit.cli ...` (-P: the current directory is not put on the
+path, so PYTHONPATH decides) with PYTHONPATH set to this checkout and to PATH in turn, alternating run by run,
+and it prints the medians and their ratios (this version / that one).
 """
 
 from __future__ import annotations
@@ -73,6 +78,31 @@ def measure(command: list[str], runs: int) -> Runs:
     return result
 
 
+def measure_pair(command: list[str], ours: Path, theirs: Path, runs: int) -> tuple[Runs, Runs]:
+    """The same command on two checkouts, alternating run by run so that load on the machine hits both alike."""
+
+    def on(root: Path) -> list[str]:
+        return [
+            shutil.which("env") or "/usr/bin/env",
+            f"PYTHONPATH={root}",
+            sys.executable,
+            "-P",
+            "-m",
+            "sentimentkit.cli",
+            *command,
+        ]
+
+    for root in (ours, theirs):
+        run_once(on(root))  # warm the file cache
+    a, b = Runs([], []), Runs([], [])
+    for _ in range(runs):
+        for root, result in ((ours, a), (theirs, b)):
+            ms, rss = run_once(on(root))
+            result.ms.append(ms)
+            result.rss_mb.append(rss)
+    return a, b
+
+
 def median_metric(values: list[float]) -> dict:
     """A per-run median in the result schema (`mean` holds the median, as the other speed rows do)."""
     return {**summary(values), "mean": statistics.median(values), "aggregate": "median"}
@@ -81,7 +111,11 @@ def median_metric(values: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--against", type=Path, help="another checkout to measure side by side (ratios)")
     args = parser.parse_args()
+    if args.against is not None:
+        compare(args.against.resolve(), args.runs)
+        return
 
     cli = shutil.which("sentimentkit")
     if cli is None:
@@ -133,6 +167,23 @@ def main() -> None:
         )
     # these rows supersede every earlier cold-start row (older rows kept their measurements in `settings`)
     print(write_rows("document", rows, replace={"task": "cold-start"}))
+
+
+def compare(theirs: Path, runs: int) -> None:
+    """Print this checkout against `theirs`, command by command: medians and ratios (rows are not written)."""
+    ours = Path(__file__).resolve().parents[1]
+    commands = {
+        "sentiment-en + absa-en": ["analyze", TEXT],
+        "sentiment-en": ["analyze", "--no-aspects", TEXT],
+        "absa-en": ["aspects", TEXT],
+    }
+    print(f"this checkout ({ours}) against {theirs}, {runs} alternating runs each")
+    for name, command in commands.items():
+        a, b = measure_pair(command, ours, theirs, runs)
+        print(
+            f"{name}: wall {a.ms_median:.0f} vs {b.ms_median:.0f} ms (ratio {a.ms_median / b.ms_median:.2f}), "
+            f"peak RSS {a.rss_median:.0f} vs {b.rss_median:.0f} MB (ratio {a.rss_median / b.rss_median:.2f})"
+        )
 
 
 if __name__ == "__main__":
