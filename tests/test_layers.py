@@ -19,6 +19,8 @@ LAYERS = [
     {"models"},
     {"tasks"},
     {"training", "inference", "io"},
+    {"store"},
+    {"serve"},
     {"cli", "__init__", "__main__"},
 ]
 SIBLINGS_APART = {("training", "inference"), ("inference", "training")}
