@@ -97,18 +97,22 @@ def input_format(path: Path) -> str:
     return ".jsonl" if suffix == ".ndjson" else suffix
 
 
+def _decode(raw: bytes, lineno: int, where: str) -> str | InputRecord:
+    """A line's text, or the error row of a line that is not UTF-8 (a byte-order mark on line 1 is dropped)."""
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as err:
+        bad = raw[err.start : err.start + 1]
+        return InputRecord(str(lineno), "", where, error=f"{where}: byte {bad!r} is not UTF-8")
+
+
 def _lines(stream: BinaryIO, name: str, close: bool = False) -> Iterator[InputRecord]:
     """One record per line, decoded line by line: a line that is not UTF-8 becomes an error row, not a crash."""
     try:
         for lineno, raw in enumerate(stream, 1):
             where = f"{name}:{lineno}"
-            try:
-                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as err:
-                bad = raw[err.start : err.start + 1]
-                yield InputRecord(str(lineno), "", where, error=f"{where}: byte {bad!r} is not UTF-8")
-                continue
-            yield InputRecord(str(lineno), text.rstrip("\r\n").strip(), where)
+            text = _decode(raw, lineno, where)
+            yield text if isinstance(text, InputRecord) else InputRecord(str(lineno), text.strip(), where)
     finally:
         if close:
             stream.close()
@@ -192,11 +196,9 @@ def _jsonl_inputs(path: Path, column: str, id_column: str | None, keep: tuple[st
         with open_binary(path) as binary:
             for lineno, raw in enumerate(binary, 1):
                 where = f"{path}:{lineno}"
-                try:
-                    line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-                except UnicodeDecodeError as err:
-                    bad = raw[err.start : err.start + 1]
-                    yield InputRecord(str(lineno), "", where, error=f"{where}: byte {bad!r} is not UTF-8")
+                line = _decode(raw, lineno, where)
+                if isinstance(line, InputRecord):
+                    yield line
                     continue
                 if not line.strip():
                     continue  # a blank line is not a JSON Lines record
