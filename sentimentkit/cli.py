@@ -346,6 +346,18 @@ def tune(
     typer.echo(json.dumps(summary, indent=2))
 
 
+# `store` sub-commands: their module imports only typer at the top (SQLAlchemy loads inside the commands), so
+# mounting them keeps `sentimentkit analyze` fast.
+from .store.cli import app as store_app  # noqa: E402
+
+app.add_typer(store_app, name="store", help="Store predictions in SQLite or PostgreSQL, query them, report.")
+
+# `serve`: its module imports only typer at the top (FastAPI, uvicorn and the models load inside the command).
+from .serve.cli import serve  # noqa: E402
+
+app.command()(serve)
+
+
 def main() -> None:
     app()
 
