@@ -20,7 +20,7 @@ LAYERS = [
     {"tasks"},
     {"training", "inference", "io"},
     {"store"},
-    {"serve"},
+    {"serve", "monitor", "batch"},
     {"cli", "__init__", "__main__"},
 ]
 SIBLINGS_APART = {("training", "inference"), ("inference", "training")}
