@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import statistics
 import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# The benchmarks run from a checkout with the shared folder beside it; the library itself never guesses that.
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if _SHARED_DATA.is_dir():
+    os.environ.setdefault("SENTIMENTKIT_DATA", str(_SHARED_DATA))
 
 
 def summary(values: list[float]) -> dict:
