@@ -9,7 +9,7 @@ beside it for scale. Peak memory is the child's own peak resident set size over 
 `os.wait4`, taken by the small launcher `_rusage.py`, which also times the child); the ratio of the peak with
 aspects to the peak without them is what adding the aspect model costs in memory.
 
-`--against PATH` measures another version side by side in the same run (e.g. `git worktree add /tmp/prev
+`--against PATH` measures another version side by side in the same run (e.g. `git worktree add ../prev
 HEAD~1`): each command runs as `python -P -m sentimentkit.cli ...` (-P: the current directory is not put on the
 path, so PYTHONPATH decides) with PYTHONPATH set to this checkout and to PATH in turn, alternating run by run,
 and it prints the medians and their ratios (this version / that one).

@@ -147,7 +147,9 @@ def gather_logits(outputs: Outputs, n: int) -> np.ndarray:
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of (N, C) logits."""
+    """Row-wise softmax of (N, C) logits (an empty array stays empty: a call whose inputs are all blank)."""
+    if logits.size == 0:
+        return logits
     z = logits - logits.max(-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(-1, keepdims=True)

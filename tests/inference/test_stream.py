@@ -30,3 +30,8 @@ def test_stream_is_lazy_ordered_and_equal_to_one_call(tiny_model_dir):
     for a, b in zip(streamed, together, strict=True):  # batches differ (other padding): equal up to float noise
         assert a.text == b.text and a.label == b.label
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+
+
+def test_a_call_of_blank_texts_only_gives_error_rows(tiny_model_dir):
+    predictions = Pipeline.load(str(tiny_model_dir))(["", "   "])
+    assert [p.error is not None and p.label is None for p in predictions] == [True, True]
