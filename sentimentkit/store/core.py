@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -169,6 +169,7 @@ class Store:
         source: str,
         product_field: str = "product_id",
         aspect_model: str | ModelInfo | Any | None = None,
+        in_transaction: Callable[[Connection], None] | None = None,
     ) -> WriteResult:
         """Write predictions in one transaction, by document id (`Prediction.id`, required).
 
@@ -177,7 +178,9 @@ class Store:
         `aspect_model` the one that found their aspects (default: `model`). A document whose id, text and models
         are stored already is left as it is; a changed text replaces the document and all its predictions; a new
         model version replaces that model's prediction. A prediction with `error` is stored with its error and
-        no label.
+        no label. `in_transaction(conn)` runs inside the same transaction, after the write lock is taken and before
+        the predictions are written, so a caller's own rows (the monitor's rule state and alerts) commit or roll
+        back with the batch.
         """
         batch, duplicates = _by_id(predictions)
         info = ModelInfo.of(model)
@@ -185,6 +188,8 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 self._lock(conn)
+                if in_transaction is not None:
+                    in_transaction(conn)
                 model_id = _model_id(conn, info)
                 aspect_id = _model_id(conn, aspect_info) if aspect_info is not None else None
                 states = _states(conn, [(i, p.text) for i, p in batch.items()], model_id, aspect_id)

@@ -155,11 +155,53 @@ class AspectSentiment(Base):
     probabilities: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class MonitorState(Base):
+    """The monitor's durable state, one JSON value per (scope, key): a rule's windows and firing groups per stream
+    and consumer group ("rule:NAME"), a followed file's byte offset, a sink's sender lease. Written in the same
+    transaction as the batch it reflects, so a replayed batch is neither counted nor alerted twice."""
+
+    __tablename__ = "monitor_state"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+
+class Alert(Base):
+    """An alert as an outbox row, one per sink: written with the batch that raised it, delivered oldest first,
+    marked sent only after the sink accepted it (or dead after the sink kept refusing). `idempotency_key` is
+    derived from the rule, the group key and the incident's start, so a replay raises the same key again."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", "sink", name="uq_alerts_idempotency_key_sink"),
+        CheckConstraint("kind IN ('raised', 'resolved')", name="kind"),
+        CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
+        Index("ix_alerts_sink_status", "sink", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    sink: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)
+    group_key: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="pending")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 models = Model.__table__
 ingest_runs = IngestRun.__table__
 documents = Document.__table__
 document_predictions = DocumentPrediction.__table__
 aspect_sentiments = AspectSentiment.__table__
+monitor_state = MonitorState.__table__
+alerts = Alert.__table__
 
 # The `reviews` view (created by the migrations, one row per aspect occurrence with its document's prediction),
 # described for Core queries. Its own MetaData: it is not a table, so `Base.metadata.create_all` and Alembic's
