@@ -280,7 +280,7 @@ class PredictionWriter:
             self._file = stream if stream is not None else sys.stdout
         self._csv = None
         if self.format == ".csv":
-            self.columns = _csv_columns(labels, self.keep, aspects)
+            self.columns = output_columns(labels, self.keep, aspects)
             self._csv = csv.writer(self._file)
             self._csv.writerow(self.columns)
 
@@ -289,7 +289,7 @@ class PredictionWriter:
         if self._csv is None:
             self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            self._csv.writerow(_csv_values(row, self.columns))
+            self._csv.writerow(output_values(row, self.columns))
         self.count += 1
 
     def write_all(self, predictions: Iterable[Prediction]) -> int:
@@ -313,7 +313,9 @@ class PredictionWriter:
         self.close()
 
 
-def _csv_columns(labels: LabelSet | None, keep: tuple[str, ...], aspects: bool) -> list[str]:
+def output_columns(labels: LabelSet | None, keep: Sequence[str], aspects: bool) -> list[str]:
+    """The CLI's output columns, in order, for a label set (None: an aspect model), kept columns and aspects.
+    The batch scorer writes the same ones."""
     columns = ["id", "text", *keep]
     if labels is not None:
         columns.append("label")
@@ -327,7 +329,8 @@ def _csv_columns(labels: LabelSet | None, keep: tuple[str, ...], aspects: bool) 
     return [*columns, "truncated", "chunks", "error", "warnings"]
 
 
-def _csv_values(row: dict[str, Any], columns: list[str]) -> list[Any]:
+def output_values(row: dict[str, Any], columns: list[str]) -> list[Any]:
+    """A `Prediction.to_dict()` row as CSV cells for `columns` (aspects and warnings as JSON text)."""
     values = []
     probabilities = row.get("probabilities", {})
     for column in columns:
