@@ -121,6 +121,8 @@ LEGACY_PREPROCESSING = ("max_length", "truncation", "parser", "graph_directed", 
 MANIFEST_KEYS = ("format", "task", "labels", "model", "preprocessing", "components", "description", "metrics")
 # Keys that once lived in model sections but are runtime choices: read and dropped.
 RUNTIME_KEYS = ("implementation",)
+# The key of an exported folder's graph section (read by `Manifest.onnx`).
+ONNX_KEY = "onnx"
 
 
 class ManifestError(ValueError):
@@ -153,6 +155,13 @@ class Manifest:
         if self.model is None:
             raise ManifestError(f"{self.path / CONFIG_FILE}: a {self.kind} has no model section")
         return str(self.model["type"])
+
+    @property
+    def onnx(self) -> Mapping[str, Any] | None:
+        """The graph section of an exported ONNX model folder (`inference/export.py`: its graph file, opset,
+        precision and optimisations), or None for a torch checkpoint."""
+        section = self.extra.get(ONNX_KEY)
+        return section if isinstance(section, Mapping) else None
 
     def component(self, role: str) -> Path | None:
         """The folder of a bundle's component, or None when the bundle has no such role."""

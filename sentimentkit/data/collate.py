@@ -1,21 +1,26 @@
-"""Encoded items -> padded tensors, as typed batches: the only place tensors are made from data.
+"""Encoded items -> padded arrays, as typed batches: the only place batches are made from data.
 
 A batch is as long as its longest member ("dynamic padding"); length bucketing in the training loop keeps the
-members of a batch of similar length. Models take one batch object and read the fields they need.
+members of a batch of similar length. Models take one batch object and read the fields they need. Padding is
+done in numpy (`padded_arrays`: what an ONNX graph takes, no torch needed); the torch batches wrap those arrays,
+and torch is imported only when one is made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..labels import IGNORE_INDEX
 from .align import project_to_subwords
 from .encoding import AspectItem, TextItem
 from .tagging import TagItem
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(kw_only=True)
@@ -31,6 +36,8 @@ class TextBatch:
 
     def to(self, device: str | torch.device) -> TextBatch:
         """The same batch with every tensor on `device`."""
+        import torch
+
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()}
         return type(self)(**moved)
@@ -56,18 +63,55 @@ class TagBatch(TextBatch):
     """Token tagging: labels are (B, T) tag ids, IGNORE_INDEX off the first subword of each word and on padding."""
 
 
-def _ids_and_mask(items: Sequence[TextItem | AspectItem | TagItem], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(len(x.input_ids) for x in items)
-    ids = torch.full((len(items), length), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(items), length), dtype=torch.long)
+Item = TextItem | AspectItem | TagItem
+
+
+def padded_arrays(items: Sequence[Item], pad_id: int = 0) -> dict[str, np.ndarray]:
+    """The model inputs of a batch of items, padded to the longest member, as int64 / float32 numpy arrays.
+
+    Every item kind gives input_ids and attention_mask (B, T); aspect items add aspect_mask (B, T),
+    position_weights (B, T) and, where the items have them, adjacency (B, T, T) and token_type_ids (B, T).
+    Targets are not included (see the pad_* functions). The adjacency isolates padding positions except for
+    their self-loop, so that every row of a graph convolution has a neighbour.
+    """
+    n, length = len(items), max(len(x.input_ids) for x in items)
+    ids = np.full((n, length), pad_id, dtype=np.int64)
+    mask = np.zeros((n, length), dtype=np.int64)
     for i, x in enumerate(items):
-        ids[i, : len(x.input_ids)] = torch.tensor(x.input_ids)
+        ids[i, : len(x.input_ids)] = x.input_ids
         mask[i, : len(x.input_ids)] = 1
-    return ids, mask
+    out = {"input_ids": ids, "attention_mask": mask}
+    if not all(isinstance(x, AspectItem) for x in items):
+        return out
+    aspect_mask = np.zeros((n, length), dtype=np.int64)
+    weights = np.zeros((n, length), dtype=np.float32)
+    for i, x in enumerate(items):
+        aspect_mask[i, : len(x.input_ids)] = x.aspect_mask
+        weights[i, : len(x.input_ids)] = x.position_weights
+    out.update(aspect_mask=aspect_mask, position_weights=weights)
+    if _all_or_none(items, "word_edges"):
+        adjacency = np.repeat(np.eye(length, dtype=np.float32)[None], n, axis=0)  # (B, T, T)
+        for i, x in enumerate(items):
+            adjacency[i, : len(x.input_ids), : len(x.input_ids)] = _subword_adjacency(x)
+        out["adjacency"] = adjacency
+    if _all_or_none(items, "token_type_ids"):
+        token_types = np.zeros((n, length), dtype=np.int64)
+        for i, x in enumerate(items):
+            token_types[i, : len(x.input_ids)] = x.token_type_ids
+        out["token_type_ids"] = token_types
+    return out
+
+
+def _tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    import torch
+
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
 def _targets(items: Sequence[TextItem | AspectItem]) -> torch.Tensor | None:
     """(B,) target ids, or None when no item has a target (inference)."""
+    import torch
+
     labels = [x.label for x in items]
     if all(label == IGNORE_INDEX for label in labels):
         return None
@@ -76,49 +120,24 @@ def _targets(items: Sequence[TextItem | AspectItem]) -> torch.Tensor | None:
 
 def pad_batch(items: Sequence[TextItem], pad_id: int = 0) -> TextBatch:
     """Pad text items to the longest member."""
-    ids, mask = _ids_and_mask(items, pad_id)
-    return TextBatch(input_ids=ids, attention_mask=mask, labels=_targets(items))
+    return TextBatch(**_tensors(padded_arrays(items, pad_id)), labels=_targets(items))
 
 
 def pad_tag_batch(items: Sequence[TagItem], pad_id: int = 0) -> TagBatch:
     """Pad tagged items to the longest member; tag ids pad with IGNORE_INDEX."""
-    ids, mask = _ids_and_mask(items, pad_id)
-    tags = torch.full(ids.shape, IGNORE_INDEX, dtype=torch.long)
+    import torch
+
+    inputs = _tensors(padded_arrays(items, pad_id))
+    tags = torch.full(inputs["input_ids"].shape, IGNORE_INDEX, dtype=torch.long)
     for i, x in enumerate(items):
         tags[i, : len(x.labels)] = torch.tensor(x.labels)
     has_tags = bool((tags != IGNORE_INDEX).any())
-    return TagBatch(input_ids=ids, attention_mask=mask, labels=tags if has_tags else None)
+    return TagBatch(**inputs, labels=tags if has_tags else None)
 
 
 def pad_aspect_batch(items: Sequence[AspectItem], pad_id: int = 0) -> AspectBatch:
-    """Pad aspect items to the longest member. The adjacency isolates padding positions except for their
-    self-loop, so that every row of a graph convolution has a neighbour."""
-    ids, mask = _ids_and_mask(items, pad_id)
-    n, length = ids.shape
-    aspect_mask = torch.zeros((n, length), dtype=torch.long)
-    weights = torch.zeros((n, length), dtype=torch.float)
-    for i, x in enumerate(items):
-        aspect_mask[i, : len(x.input_ids)] = torch.tensor(x.aspect_mask)
-        weights[i, : len(x.input_ids)] = torch.tensor(x.position_weights)
-    token_types = None
-    if _all_or_none(items, "token_type_ids"):
-        token_types = torch.zeros((n, length), dtype=torch.long)
-        for i, x in enumerate(items):
-            token_types[i, : len(x.input_ids)] = torch.tensor(x.token_type_ids)
-    adjacency = None
-    if _all_or_none(items, "word_edges"):
-        adjacency = torch.eye(length).repeat(n, 1, 1)  # (B, T, T)
-        for i, x in enumerate(items):
-            adjacency[i, : len(x.input_ids), : len(x.input_ids)] = torch.from_numpy(_subword_adjacency(x))
-    return AspectBatch(
-        input_ids=ids,
-        attention_mask=mask,
-        labels=_targets(items),
-        aspect_mask=aspect_mask,
-        position_weights=weights,
-        adjacency=adjacency,
-        token_type_ids=token_types,
-    )
+    """Pad aspect items to the longest member (see `padded_arrays` for the fields and the padding's graph)."""
+    return AspectBatch(**_tensors(padded_arrays(items, pad_id)), labels=_targets(items))
 
 
 def _all_or_none(items: Sequence[AspectItem], name: str) -> bool:

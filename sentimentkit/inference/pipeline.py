@@ -8,6 +8,7 @@ aspect model holds one MiniLM, not three). Loaded pipelines are re-entrant: thre
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,10 +27,17 @@ class Pipeline:
     for a document model loaded with `aspects=`)."""
 
     def __init__(
-        self, manifest: Manifest, task: Task, model: Any, batch_size: int = 32, aspects: Pipeline | None = None
+        self,
+        manifest: Manifest,
+        task: Task,
+        model: Any,
+        batch_size: int = 32,
+        aspects: Pipeline | None = None,
+        runtime: Runtime | None = None,
     ) -> None:
         self.manifest, self.task, self.model, self.batch_size = manifest, task, model, batch_size
         self.aspect_pipeline = aspects  # an aspect pipeline whose predictions fill Prediction.aspects
+        self.runtime = runtime or Runtime("native")
 
     @classmethod
     def load(
@@ -46,7 +54,8 @@ class Pipeline:
         aspects: an aspect model (such as "absa-en") whose aspects each prediction also carries. runtime: how to
         run (default: native BERT, one backbone shared by every model this call loads). merge_adapters: fold
         LoRA adapters into private copies of the backbone instead (slower to load and more memory, faster on
-        large inputs).
+        large inputs). bf16: `runtime=inference_runtime(dtype="bf16")` scores under torch.autocast(bfloat16). A
+        folder written by `sentimentkit export --format onnx` runs with ONNX Runtime, without importing torch.
         """
         if runtime is None:
             runtime = inference_runtime(share=not merge_adapters)
@@ -58,10 +67,15 @@ class Pipeline:
             attached = cls.load(aspects, runtime=runtime, batch_size=batch_size, merge_adapters=merge_adapters)
             if attached.manifest.task not in ASPECT_TASKS or not attached.can_extract:
                 raise ValueError(f"aspects={aspects!r} is not an aspect model with an extractor (such as 'absa-en')")
-        task, model = TASKS.get(manifest.task).from_manifest(manifest, runtime)
-        if merge_adapters:
-            _merge(model)
-        return cls(manifest, task, model, batch_size, attached)
+        if manifest.onnx is not None:  # an exported folder: ONNX Runtime, no torch
+            from .onnx import load_onnx
+
+            task, model = load_onnx(manifest, runtime)
+        else:
+            task, model = TASKS.get(manifest.task).from_manifest(manifest, runtime)
+            if merge_adapters:
+                _merge(model)
+        return cls(manifest, task, model, batch_size, attached, runtime)
 
     @classmethod
     def from_pretrained(cls, directory: str, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
@@ -94,7 +108,8 @@ class Pipeline:
             return []
         size = batch_size or self.batch_size
         doc_options = {k: v for k, v in options.items() if not (self.aspect_pipeline is not None and k == "aspects")}
-        predictions = self.task.predict(self.model, examples, size, on_batch=on_batch, **doc_options)
+        with self._precision():
+            predictions = self.task.predict(self.model, examples, size, on_batch=on_batch, **doc_options)
         if self.aspect_pipeline is None:
             return predictions
         found = self.aspect_pipeline(examples, batch_size=batch_size, aspects=options.get("aspects"))
@@ -102,6 +117,14 @@ class Pipeline:
             replace(p, aspects=a.aspects, warnings=p.warnings + a.warnings) if p.error is None else p
             for p, a in zip(predictions, found, strict=True)
         ]
+
+    def _precision(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16 autocast for a torch model on a bf16 runtime (thread-local: concurrent calls do not interfere)."""
+        if self.runtime.dtype != "bf16" or self.manifest.onnx is not None:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(self.runtime.device.split(":")[0], dtype=torch.bfloat16)
 
     def stream(
         self, inputs: Iterable[str | TextExample], batch_size: int | None = None, **options: Any
@@ -123,7 +146,9 @@ class Pipeline:
             raise ValueError(f"{self.manifest.path} has no aspect extractor")
         from ..tasks.aspect import _extract
 
-        return [sorted(x) for x in _extract(self.task.extractor, self.model.extractor, _texts(texts), self.batch_size)]
+        with self._precision():
+            found = _extract(self.task.extractor, self.model.extractor, _texts(texts), self.batch_size)
+        return [sorted(x) for x in found]
 
 
 class AspectPipeline(Pipeline):

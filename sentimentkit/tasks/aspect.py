@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import DataConfig, ExperimentConfig
 from ..data.align import find_term, sentence_spans
@@ -26,13 +24,19 @@ from ..data.encoding import AspectItem, Tokenizer, encode_aspect_examples
 from ..hub import Manifest, ManifestError, read_manifest
 from ..labels import IGNORE_INDEX, LabelSet
 from ..metrics import classification_metrics
-from ..models.base import MODELS, Runtime, load_checkpoint, load_model_tokenizer
 from ..types import AspectExample, AspectPrediction, DepParse, Prediction, Span, TextExample
 from .base import TASKS, Metrics, Outputs, TrainingData, check_labels, forward_batches, gather_logits, softmax, subset
 from .document import BLANK
 from .extraction import AspectExtraction
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..models.base import Runtime
+
 AspectTerms = Sequence[str] | Sequence[Sequence[str]] | None
+# Loads one component of a bundle: its manifest -> (task, model). Torch checkpoints and ONNX folders each have one.
+LoadPart = Callable[[Manifest], tuple[Any, Any]]
 
 
 @dataclass
@@ -53,6 +57,8 @@ class AspectPolarity:
 
     @classmethod
     def _settings(cls, model_type: str) -> tuple[bool, bool]:
+        from ..models.base import MODELS
+
         config_cls = MODELS.get(model_type).config_cls
         return bool(config_cls.uses_graph), config_cls.input_format == "pair"
 
@@ -74,12 +80,23 @@ class AspectPolarity:
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[AspectPolarity, nn.Module]:
+        from ..models.base import load_checkpoint, load_model_tokenizer
+
         model, manifest = load_checkpoint(manifest, runtime)
+        return cls.for_inference(manifest, load_model_tokenizer(manifest, runtime)), model
+
+    @classmethod
+    def for_inference(cls, manifest: Manifest, tokenizer: Tokenizer) -> AspectPolarity:
+        """The task of a model folder, with its tokenizer already loaded (no model; torch only for a folder whose
+        preprocessing does not say how it encodes, which the model registry then tells)."""
         pre = manifest.preprocessing
-        uses_graph, pair = cls._settings(manifest.model_type)
-        task = cls(
+        if "uses_graph" in pre and "input_format" in pre:
+            uses_graph, pair = bool(pre["uses_graph"]), pre["input_format"] == "pair"
+        else:
+            uses_graph, pair = cls._settings(manifest.model_type)
+        return cls(
             manifest.labels,
-            load_model_tokenizer(manifest, runtime),
+            tokenizer,
             uses_graph,
             pair,
             int(pre.get("max_length", DataConfig.max_length)),
@@ -87,7 +104,6 @@ class AspectPolarity:
             bool(pre.get("graph_directed", DataConfig.graph_directed)),
             bool(pre.get("graph_self_loops", DataConfig.graph_self_loops)),
         )
-        return task, model
 
     def preprocessing(self) -> dict[str, Any]:
         return {
@@ -96,6 +112,11 @@ class AspectPolarity:
             "graph_directed": self.directed,
             "graph_self_loops": self.self_loops,
         }
+
+    def encoding(self) -> dict[str, Any]:
+        """How this task encodes, which the model's registry entry otherwise tells: written into exported folders,
+        which load without the model registry (and torch)."""
+        return {"uses_graph": self.uses_graph, "input_format": "pair" if self.pair else "sentence"}
 
     # --- data ---------------------------------------------------------------------------------------------
     def examples(self, source: str, split: str, data_dir: str | None = None) -> list[AspectExample]:
@@ -122,8 +143,14 @@ class AspectPolarity:
         parser = shared_parser(DEFAULT_PARSER if self.parser == "dataset" else self.parser)
         return parser.parse_many([x.text if raw_text else x.text.split() for x in examples])
 
-    def encode(self, examples: Sequence[AspectExample], raw_text: bool = False) -> list[AspectItem]:
-        """Examples -> items; polarities -> target ids (here and nowhere else for this task)."""
+    def encode(
+        self,
+        examples: Sequence[AspectExample],
+        raw_text: bool = False,
+        parses: Sequence[DepParse | None] | None = None,
+    ) -> list[AspectItem]:
+        """Examples -> items; polarities -> target ids (here and nowhere else for this task). `parses`: the
+        examples' parses when the caller has them already (default: `self.parses`)."""
         label_ids = []
         for k, x in enumerate(examples):
             if x.polarity is None:
@@ -133,8 +160,10 @@ class AspectPolarity:
                 label_ids.append(self.labels.id(x.polarity))
             except KeyError as err:
                 raise KeyError(f"{x.source or x.id or f'example {k}'}: {err.args[0]}") from None
+        if parses is None:
+            parses = self.parses(examples, raw_text)
         return encode_aspect_examples(
-            self.tokenizer, examples, self.parses(examples, raw_text), label_ids, self.max_length,
+            self.tokenizer, examples, parses, label_ids, self.max_length,
             pair=self.pair, directed=self.directed, self_loops=self.self_loops,
         )  # fmt: skip
 
@@ -233,16 +262,19 @@ class AspectSentiment:
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[AspectSentiment, AspectModels]:
+        return cls.assemble(manifest, lambda part: TASKS.get(part.task).from_manifest(part, runtime))
+
+    @classmethod
+    def assemble(cls, manifest: Manifest, load_part: LoadPart) -> tuple[AspectSentiment, AspectModels]:
+        """The bundle's task and models, each component loaded by `load_part` (from its manifest)."""
         folder = manifest.component("polarity")
         if folder is None:
             raise ManifestError(f"{manifest.path}/config.json: 'components' must name a 'polarity' folder")
-        polarity_task, polarity_model = AspectPolarity.from_manifest(_component(folder, AspectPolarity.name), runtime)
+        polarity_task, polarity_model = load_part(_component(folder, AspectPolarity.name))
         extractor_task, extractor_model = None, None
         folder = manifest.component("extractor")
         if folder is not None:
-            extractor_task, extractor_model = AspectExtraction.from_manifest(
-                _component(folder, AspectExtraction.name), runtime
-            )
+            extractor_task, extractor_model = load_part(_component(folder, AspectExtraction.name))
         return cls(polarity_task, extractor_task), AspectModels(polarity_model, extractor_model)
 
     @classmethod

@@ -11,15 +11,15 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..registry import Registry
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from ..config import ExperimentConfig
     from ..hub import Manifest
     from ..labels import LabelSet
@@ -107,28 +107,62 @@ class TrainingData:
     validation: list[Any]
     save_extra: Callable[[Path], None] | None = None  # e.g. a word vocabulary beside the weights
     model_overrides: dict[str, Any] = field(default_factory=dict)  # model settings the data fixes (vocab_size)
+    train_examples: list[Any] | None = None  # the examples `train` encodes, in order (distillation reads their text)
 
 
-@torch.inference_mode()
+@dataclass(frozen=True)
+class ArrayOutput:
+    """What an `ItemsModel` returns for a batch: logits as a numpy array, (B, C) or (B, T, C)."""
+
+    logits: np.ndarray
+
+
+@runtime_checkable
+class ItemsModel(Protocol):
+    """A model that is not a torch module (an exported ONNX graph): it pads the items itself, without torch."""
+
+    def forward_items(self, items: Sequence[Any]) -> ArrayOutput: ...
+
+
 def forward_batches(
-    model: nn.Module,
+    model: nn.Module | ItemsModel,
     task: Task,
     items: Sequence[Any],
     batch_size: int,
     on_batch: Callable[[int], None] | None = None,
-) -> Iterator[tuple[list[int], ModelOutput]]:
+) -> Iterator[tuple[list[int], ModelOutput | ArrayOutput]]:
     """Forward passes over `items` in batches of similar length (less padding), in eval mode, without targets.
 
-    Yields (the items' indices, the batch's ModelOutput); the model's train/eval mode is restored afterwards.
+    Yields (the items' indices, the batch's output: a ModelOutput, or an ArrayOutput for an `ItemsModel`); a torch
+    model's train/eval mode is restored afterwards.
     """
+    order = sorted(range(len(items)), key=lambda i: task.length(items[i]))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if isinstance(model, ItemsModel):
+        for idx in batches:
+            yield idx, model.forward_items([items[i] for i in idx])
+            if on_batch is not None:
+                on_batch(len(idx))
+        return
+    yield from _torch_batches(model, task, items, batches, on_batch)
+
+
+def _torch_batches(
+    model: nn.Module,
+    task: Task,
+    items: Sequence[Any],
+    batches: list[list[int]],
+    on_batch: Callable[[int], None] | None,
+) -> Iterator[tuple[list[int], ModelOutput]]:
+    import torch
+
     was_training = model.training
     model.eval()
     try:
-        order = sorted(range(len(items)), key=lambda i: task.length(items[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = task.collate([items[i] for i in idx]).without_labels()
-            yield idx, model(batch)
+        for idx in batches:
+            with torch.inference_mode():
+                output = model(task.collate([items[i] for i in idx]).without_labels())
+            yield idx, output
             if on_batch is not None:
                 on_batch(len(idx))
     finally:
@@ -142,7 +176,8 @@ def gather_logits(outputs: Outputs, n: int) -> np.ndarray:
     width = outputs[0][1].logits.shape[-1]
     result = np.empty((n, width), dtype=np.float32)
     for idx, out in outputs:
-        result[idx] = out.logits.float().numpy()
+        logits = out.logits
+        result[idx] = logits if isinstance(logits, np.ndarray) else logits.float().numpy()
     return result
 
 

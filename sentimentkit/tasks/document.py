@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from torch import nn
 
 from ..config import DataConfig, ExperimentConfig
 from ..data.align import sentence_spans
@@ -25,9 +24,13 @@ from ..data.encoding import TextItem, Tokenizer, encode_texts
 from ..hub import Manifest
 from ..labels import IGNORE_INDEX, POLARITIES, LabelSet
 from ..metrics import classification_metrics
-from ..models.base import MODELS, Runtime, load_checkpoint, load_model_tokenizer
 from ..types import Prediction, TextExample
 from .base import TASKS, Metrics, Outputs, TrainingData, check_labels, forward_batches, gather_logits, softmax, subset
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..models.base import Runtime
 
 LONG_TEXTS = ("truncate", "chunks")
 BLANK = "blank input: there is no text to score"
@@ -64,6 +67,8 @@ class TextClassification:
         check_labels(train, task.labels, "label", "train data")
         check_labels(validation, task.labels, "label", "validation data")
         train = subset(train, data.train_subset, config.train.seed)
+        from ..models.base import MODELS
+
         save_extra, overrides = None, {}
         if MODELS.get(model_config.type).tokenizer == "vocab":
             from ..data.vocab import WordVocab
@@ -74,19 +79,25 @@ class TextClassification:
             from ..encoders.text import load_tokenizer
 
             task.tokenizer = load_tokenizer(model_config.backbone)
-        return task, TrainingData(task.encode(train), task.encode(validation), save_extra, overrides)
+        return task, TrainingData(task.encode(train), task.encode(validation), save_extra, overrides, train)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[TextClassification, nn.Module]:
+        from ..models.base import load_checkpoint, load_model_tokenizer
+
         model, manifest = load_checkpoint(manifest, runtime)
+        return cls.for_inference(manifest, load_model_tokenizer(manifest, runtime)), model
+
+    @classmethod
+    def for_inference(cls, manifest: Manifest, tokenizer: Tokenizer) -> TextClassification:
+        """The task of a model folder, with its tokenizer already loaded (no model, no torch: ONNX folders too)."""
         pre = manifest.preprocessing
-        task = cls(
+        return cls(
             manifest.labels,
-            load_model_tokenizer(manifest, runtime),
+            tokenizer,
             int(pre.get("max_length", DataConfig.max_length)),
             str(pre.get("truncation", DataConfig.truncation)),
         )
-        return task, model
 
     def preprocessing(self) -> dict[str, Any]:
         return {"max_length": self.max_length, "truncation": self.truncation}

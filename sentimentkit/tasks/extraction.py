@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import DataConfig, ExperimentConfig
 from ..data.align import word_spans
@@ -21,9 +19,13 @@ from ..data.tagging import TagItem, decode_spans, encode_evaluation, encode_trai
 from ..hub import Manifest
 from ..labels import LabelSet
 from ..metrics import span_metrics
-from ..models.base import Runtime, load_checkpoint, load_model_tokenizer
 from ..types import AspectSentence, Prediction, Span
 from .base import TASKS, Metrics, Outputs, TrainingData, forward_batches, subset
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..models.base import Runtime
 
 
 @dataclass
@@ -48,9 +50,15 @@ class AspectExtraction:
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[AspectExtraction, nn.Module]:
+        from ..models.base import load_checkpoint, load_model_tokenizer
+
         model, manifest = load_checkpoint(manifest, runtime)
-        max_length = int(manifest.preprocessing.get("max_length", DataConfig.max_length))
-        return cls(manifest.labels, load_model_tokenizer(manifest, runtime), max_length), model
+        return cls.for_inference(manifest, load_model_tokenizer(manifest, runtime)), model
+
+    @classmethod
+    def for_inference(cls, manifest: Manifest, tokenizer: Tokenizer) -> AspectExtraction:
+        """The task of a model folder, with its tokenizer already loaded (no model, no torch: ONNX folders too)."""
+        return cls(manifest.labels, tokenizer, int(manifest.preprocessing.get("max_length", DataConfig.max_length)))
 
     def preprocessing(self) -> dict[str, Any]:
         return {"max_length": self.max_length}
