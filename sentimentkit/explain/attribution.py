@@ -1,0 +1,108 @@
+"""What an explanation is: one score per word of the text (how much it moved the explained label's probability),
+with what the model itself shows about the same words (attention, the MDW weight, MoE experts) beside it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# the words a reader sees: runs of letters/digits (with inner apostrophes and hyphens), or one other character
+WORD = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """One word of the text: its characters [start, end) and its attribution.
+
+    score: summed integrated-gradients attribution of the word's subwords toward the explained label (in
+    probability units; None for words the model did not read because the text was cut to its window).
+    aspect: the word is part of the aspect being explained (kept in the baseline, so its score is 0).
+    attention: the model's own attention on the word (IAGCN's context attention, or the encoder's last-layer
+    attention received, averaged over heads and tokens), summed over its subwords.
+    mdw: the MDW weight the word's states were scaled by (IAGCN). experts: per MoE layer, the expert of the
+    word's first subword.
+    """
+
+    word: str
+    start: int
+    end: int
+    score: float | None
+    aspect: bool = False
+    attention: float | None = None
+    mdw: float | None = None
+    experts: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Integrated gradients of one prediction, folded from subwords back to words.
+
+    label: the explained label (by default the predicted one); probability: its probability on the text;
+    baseline_probability: on the baseline (every content subword replaced by [PAD], aspect subwords kept);
+    delta: completeness error, sum of the subword attributions - (probability - baseline_probability): near 0
+    when `steps` sufficed. text: the text explained (for an aspect, its sentence); offset: where that text starts
+    in the input.
+    """
+
+    text: str
+    words: tuple[WordScore, ...]
+    label: str
+    predicted: str
+    probability: float
+    baseline_probability: float
+    probabilities: dict[str, float]
+    delta: float
+    steps: int
+    method: str = "integrated-gradients"
+    aspect: str | None = None
+    offset: int = 0
+    truncated: bool = False
+
+    @property
+    def attribution_sum(self) -> float:
+        return float(sum(w.score for w in self.words if w.score is not None))
+
+    def top(self, k: int = 5, toward: bool = True) -> list[WordScore]:
+        """The k words that pushed hardest toward the label (`toward=False`: against it)."""
+        scored = [w for w in self.words if w.score is not None and not w.aspect]
+        scored.sort(key=lambda w: w.score, reverse=toward)  # type: ignore[arg-type, return-value]
+        return [w for w in scored[:k] if (w.score > 0 if toward else w.score < 0)]  # type: ignore[operator]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["words"] = [{k: v for k, v in w.items() if v is not None} for w in out["words"]]
+        return out
+
+    def to_html(self) -> str:
+        from .render import html_page
+
+        return html_page([self])
+
+    def save(self, path: str | Path) -> Path:
+        """Write .html (a page), .png (a heatmap) or .json, by the file's suffix."""
+        return save_attributions([self], path)
+
+
+def save_attributions(attributions: list[Attribution], path: str | Path) -> Path:
+    """Write explanations to `path`: .html, .png or .json (ValueError for anything else, before any work)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"{path}: expected a .html, .png or .json file")
+    if suffix == ".json":
+        path.write_text(json.dumps([a.to_dict() for a in attributions], indent=2, ensure_ascii=False) + "\n")
+    elif suffix == ".html":
+        from .render import html_page
+
+        path.write_text(html_page(attributions), encoding="utf-8")
+    else:
+        from .render import save_png
+
+        save_png(attributions, path)
+    return path
+
+
+SUFFIXES = (".html", ".png", ".json")
