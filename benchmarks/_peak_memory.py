@@ -1,15 +1,16 @@
-"""The training-memory probe of benchmarks/efficiency.py, run in a fresh process per model:
+"""The training-memory probe of benchmarks/efficiency.py and checkpointing.py, run in a fresh process per model:
 
-    python benchmarks/_peak_memory.py MODEL      # MODEL: a config name in configs/
+    python benchmarks/_peak_memory.py MODEL [--set key=value ...] [--dataset sst5|imdb] [--max-length N]
 
-Builds the model as efficiency.py does, runs 5 training steps at batch 32 on SST-5 training sentences with one
-thread, and prints the peak RSS during those steps minus the RSS just before them, in MB (the last line).
+Builds the model as efficiency.py does (MODEL: a config name in configs/, `--set` overrides its keys), runs 5
+training steps at batch 32 on the dataset's training texts (cut to the config's max_length, or --max-length) with
+one thread, and prints the peak RSS during those steps minus the RSS just before them, in MB (the last line).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 import threading
 import time
 
@@ -27,11 +28,17 @@ def rss() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
-def main(name: str) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--dataset", default="sst5")
+    parser.add_argument("--max-length", type=int, default=None)
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    texts = [x.text for x in load_dataset("sst5", "train")]
-    model, tokenizer, max_length = build(name, texts)
-    data = batches(tokenizer, texts[:160], max_length)
+    texts = [x.text for x in load_dataset(args.dataset, "train")]
+    model, tokenizer, max_length = build(args.model, texts, args.overrides)
+    data = batches(tokenizer, texts[:160], args.max_length or max_length)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     peak, done = [rss()], threading.Event()
 
@@ -55,6 +62,4 @@ def main(name: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    main(sys.argv[1])
+    main()

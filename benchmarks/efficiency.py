@@ -35,9 +35,10 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 DEFAULT = ["full-ft", "moe", "moe-ffn", "moe-split", "lora", "bitfit", "prompt-tuning", "p-tuning", "bilstm-attn"]
 
 
-def build(name: str, train_texts: list[str]):
-    """The model and its tokenizer, built as the training runner would (a vocab from train for BiLSTM)."""
-    config = load_experiment(CONFIGS / f"{name}.yaml")
+def build(name: str, train_texts: list[str], overrides: list[str] | None = None):
+    """The model and its tokenizer, built as the training runner would (a vocab from train for BiLSTM).
+    overrides: `--set`-style "key=value" changes to the config (e.g. "model.gradient_checkpointing=true")."""
+    config = load_experiment(CONFIGS / f"{name}.yaml", overrides)
     settings = model_config(config.model)
     if MODELS.get(settings.type).tokenizer == "vocab":
         from sentimentkit.data.vocab import WordVocab

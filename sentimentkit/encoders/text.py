@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,6 +91,7 @@ class TextEncoder(nn.Module):
         gradient_checkpointing: bool = False,
         implementation: str = "transformers",
         pool: EncoderPool | None = None,
+        keep_layers: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if adapter not in ADAPTERS:
@@ -97,18 +99,24 @@ class TextEncoder(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling {pooling!r}: expected one of {POOLINGS}")
         self.pooling = pooling
-        self.shared = pool is not None and adapter in SHAREABLE_ADAPTERS and not gradient_checkpointing
+        # checkpointing is a training matter: the native (inference) BERT ignores the setting
+        checkpointing = gradient_checkpointing and implementation == "transformers"
+        # a backbone cut to fewer layers is this encoder's own: never the pool's
+        self.shared = pool is not None and adapter in SHAREABLE_ADAPTERS and not checkpointing and not keep_layers
         # the adapter this encoder applies; a frozen encoder on a shared backbone gets a name no layer holds
         self.adapter_name = pool.adapter_name() if self.shared else DEFAULT_ADAPTER
         if self.shared:
             self.model = pool.backbone(backbone, implementation)
         else:
             self.model = load_backbone(backbone, implementation)
+        self.kept_layers = tuple(keep_layers)
+        if keep_layers:
+            keep_backbone_layers(self.model, keep_layers)
         if getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # we pool ourselves; an unused pooler would only be saved and carried
         self.hidden_size = int(self.model.config.hidden_size)
-        if gradient_checkpointing and hasattr(self.model, "gradient_checkpointing_enable"):
-            self.model.gradient_checkpointing_enable()
+        if checkpointing:
+            enable_checkpointing(self.model)
         if adapter != "full" and not self.shared:
             self.model.requires_grad_(False)
         if adapter == "lora":
@@ -141,6 +149,36 @@ class TextEncoder(nn.Module):
         return True
 
 
+def keep_backbone_layers(model: nn.Module, keep: Sequence[int]) -> None:
+    """Cut a BERT backbone to the transformer layers `keep` (0-based, in order, no repeats), in place: a smaller
+    student initialised from chosen layers of a pretrained (or teacher) model."""
+    layers = model.encoder.layer
+    n = len(layers)
+    keep = list(keep)
+    if not keep or any(not 0 <= i < n for i in keep) or keep != sorted(set(keep)):
+        raise ValueError(f"keep_layers {keep}: expected increasing layer indices in [0, {n - 1}]")
+    model.encoder.layer = nn.ModuleList(layers[i] for i in keep)
+    model.config.num_hidden_layers = len(keep)
+
+
+def enable_checkpointing(model: nn.Module, context_fn: Any = None) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them (training only: transformers
+    checkpoints when the module is in train mode). Non-reentrant, so that frozen inputs still pass gradients on to
+    adapters inside the layers. context_fn: torch.utils.checkpoint's (forward context, recompute context) factory,
+    for layers that read per-call state (MoE)."""
+    kwargs: dict[str, Any] = {"use_reentrant": False}
+    if context_fn is not None:
+        kwargs["context_fn"] = context_fn
+    if getattr(model.config, "use_cache", None):
+        model.config.use_cache = False  # no key/value cache in training: say so instead of letting transformers warn
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 renamed it
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    elif hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    else:
+        raise ValueError(f"{type(model).__name__} cannot checkpoint activations; set gradient_checkpointing: false")
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
     """The config fields every encoder-based model shares: which backbone, and how much of it trains."""
@@ -153,6 +191,7 @@ class EncoderSettings:
     lora_dropout: float = 0.1
     lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
     gradient_checkpointing: bool = False
+    keep_layers: tuple[int, ...] = ()  # empty: every layer of the backbone; else only these (0-based)
 
 
 def build_encoder(
@@ -173,4 +212,5 @@ def build_encoder(
         gradient_checkpointing=settings.gradient_checkpointing,
         implementation=implementation,
         pool=pool,
+        keep_layers=settings.keep_layers,
     )

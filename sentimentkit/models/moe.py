@@ -32,7 +32,7 @@ from torch import nn
 from ..config import ConfigError
 from ..data.collate import TextBatch
 from ..encoders.pool import Runtime
-from ..encoders.text import DEFAULT_BACKBONE, TextEncoder
+from ..encoders.text import DEFAULT_BACKBONE, TextEncoder, enable_checkpointing
 from ..labels import LabelSet
 from .base import MODELS, ModelOutput, ModelSpec
 from .document import TASK, TextClassifier
@@ -106,6 +106,24 @@ def moe_call(token_mask: torch.Tensor | None = None, record_routing: bool = Fals
     token = _CALL.set(call)
     try:
         yield call
+    finally:
+        _CALL.reset(token)
+
+
+def checkpoint_contexts() -> tuple[contextlib.AbstractContextManager, contextlib.AbstractContextManager]:
+    """torch.utils.checkpoint's `context_fn` for MoE layers: the recompute of a layer in the backward pass runs
+    outside the forward's `moe_call` block, so it gets a copy of that call (the same token mask, hence the same
+    routing) that reports to nowhere: balance losses and routing are counted once, in the forward."""
+    call = _CALL.get()
+    replay = None if call is None else MoECall(call.token_mask, record_routing=False)
+    return contextlib.nullcontext(), _active(replay)
+
+
+@contextlib.contextmanager
+def _active(call: MoECall | None) -> Iterator[None]:
+    token = _CALL.set(call)
+    try:
+        yield
     finally:
         _CALL.reset(token)
 
@@ -426,7 +444,6 @@ def build_moe_classifier(config: MoEClassifierConfig, labels: LabelSet, runtime:
         backbone=config.backbone,
         pooling=config.pooling,
         adapter=config.adapter,
-        gradient_checkpointing=config.gradient_checkpointing,
         implementation=runtime.implementation,
     )
     try:
@@ -442,6 +459,8 @@ def build_moe_classifier(config: MoEClassifierConfig, labels: LabelSet, runtime:
         )
     except ValueError as err:
         raise ConfigError(f"model ({config.type}): {err}") from None
+    if config.gradient_checkpointing and runtime.implementation == "transformers":
+        enable_checkpointing(encoder.model, checkpoint_contexts)
     return MoEClassifier(encoder, len(labels), config.dropout, config.aux_loss_weight)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import platform
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from ..data.datasets import DATASETS, carve_validation
 from ..hub import Manifest, read_manifest, resolve
 from ..models import MODELS, build_model, save_checkpoint
 from ..models.base import config_dict, model_config
-from ..tasks.base import TASKS, Metrics
+from ..tasks.base import TASKS, Metrics, TrainingData
 from .trainer import Callback, Trainer, TrainResult
 
 RUN_CONFIG = "experiment.json"  # the config a run folder was trained with, checked before resuming
@@ -103,6 +103,58 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train `config` (any registered model) into its run folder: `best/`, `last/`, `log.jsonl`, `result.json`."""
+    return prepare(config).fit(resume=resume, callbacks=callbacks, progress=progress)
+
+
+@dataclass
+class Prepared:
+    """An experiment ready to fit: its task, encoded data and freshly built model, and how to save the best model.
+
+    Distillation (`training.distill`) changes the training items and the model's starting weights in between.
+    """
+
+    config: ExperimentConfig
+    settings: Any
+    folder: Path
+    task: Any
+    data: TrainingData
+    model: Any
+    extra: dict[str, Any]
+
+    def fit(
+        self, *, resume: bool = True, callbacks: Sequence[Callback] = (), progress: bool = True, task: Any = None
+    ) -> TrainResult:
+        """Fit on `data.train` (batches made by `task`, default the experiment's), select on `data.validation`."""
+        config, data = self.config, self.data
+
+        def save_best(module: Any, directory: Path, metrics: Metrics) -> None:
+            validation = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+            manifest = Manifest(
+                path=directory,
+                kind="model",
+                task=self.task.name,
+                labels=self.task.labels,
+                model=config_dict(self.settings),
+                preprocessing=self.task.preprocessing(),
+                extra={**self.extra, "validation": validation},
+            )
+            save_checkpoint(module, directory, manifest)
+            if data.save_extra is not None:
+                data.save_extra(directory)
+
+        spec = MODELS.get(self.config.model["type"])
+        trainer = Trainer(
+            self.model, task or self.task, data.train, data.validation, config.train, self.folder, callbacks,
+            save_best, spec.head(self.model), progress,
+        )  # fmt: skip
+        result = trainer.fit(resume=resume)
+        summary = {"result": asdict(result), "env": environment(), "train_size": len(data.train)}
+        (self.folder / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return result
+
+
+def prepare(config: ExperimentConfig) -> Prepared:
+    """Check the run folder, read and encode the data through the model's task, build the model (seeded)."""
     import torch
 
     spec = MODELS.get(config.model["type"])
@@ -118,29 +170,7 @@ def train(
         "trained_on": {"train": config.data.train, "validation": config.data.validation or config.data.train},
         "train": asdict(config.train),
     }
-
-    def save_best(module: Any, directory: Path, metrics: Metrics) -> None:
-        validation = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-        manifest = Manifest(
-            path=directory,
-            kind="model",
-            task=task.name,
-            labels=task.labels,
-            model=config_dict(settings),
-            preprocessing=task.preprocessing(),
-            extra={**extra, "validation": validation},
-        )
-        save_checkpoint(module, directory, manifest)
-        if data.save_extra is not None:
-            data.save_extra(directory)
-
-    trainer = Trainer(
-        model, task, data.train, data.validation, config.train, folder, callbacks, save_best, spec.head(model), progress
-    )
-    result = trainer.fit(resume=resume)
-    summary = {"result": asdict(result), "env": environment(), "train_size": len(data.train)}
-    (folder / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return result
+    return Prepared(config, settings, folder, task, data, model, extra)
 
 
 def evaluate(
