@@ -292,13 +292,71 @@ def train(
         result = run_training(cfg, progress=progress, resume=resume)
     except _user_errors() as err:
         _fail(_message(err))
-    summary = {
-        "output": str(run_dir(cfg)),
+    typer.echo(json.dumps(_run_summary(run_dir(cfg), result), indent=2))
+
+
+def _run_summary(folder: Path, result: Any) -> dict[str, Any]:
+    return {
+        "output": str(folder),
         "best_step": result.best_step,
         "steps": result.steps,
         "validation": result.best_metrics,
     }
+
+
+@app.command()
+def distill(
+    teacher: Annotated[str, typer.Argument(help="The teacher: a document model name or folder.")],
+    student: Annotated[Path, typer.Option("--student", help="The student's experiment YAML (see configs/distill-*).")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. train.seed=2.")] = None,
+    unlabelled: Annotated[
+        str | None,
+        typer.Option(help="Extra texts for the teacher to label: a .txt/.csv/.jsonl file or a dataset name."),
+    ] = None,
+    unlabelled_column: Annotated[str, typer.Option(help="Column (CSV) or field (JSONL) of --unlabelled.")] = "text",
+    unlabelled_limit: Annotated[int | None, typer.Option(help="Use at most this many --unlabelled texts.")] = None,
+    alpha: Annotated[float, typer.Option(help="Weight of the gold label in a labelled text's target.")] = 0.5,
+    temperature: Annotated[float, typer.Option(help="Softens the teacher's distribution (1: as it is).")] = 1.0,
+    from_teacher: Annotated[
+        bool, typer.Option(help="Start a student with keep_layers from the teacher's layers and head.")
+    ] = True,
+    resume: Annotated[bool, typer.Option(help="Resume from <run folder>/last when it exists.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a smaller student on a teacher's soft labels (and the gold labels); the best lands in <run folder>/best."""
+    from .training.distill import distill as run_distill
+    from .training.experiment import load_experiment, run_dir
+
+    try:
+        cfg = load_experiment(student, overrides or [])
+        texts = _unlabelled_texts(unlabelled, unlabelled_column, unlabelled_limit) if unlabelled else []
+        result = run_distill(
+            teacher, cfg, unlabelled=texts, alpha=alpha, temperature=temperature, from_teacher=from_teacher,
+            resume=resume, progress=progress,
+        )  # fmt: skip
+    except _user_errors() as err:
+        _fail(_message(err))
+    summary = {**_run_summary(run_dir(cfg), result), "unlabelled_texts": len(texts)}
     typer.echo(json.dumps(summary, indent=2))
+
+
+def _unlabelled_texts(source: str, column: str, limit: int | None) -> list[str]:
+    """Texts of a file (one output per readable record; unreadable records are skipped and counted) or the training
+    split of a named dataset."""
+    from .data.datasets import DATASETS, load_dataset
+    from .io import read_inputs
+
+    if limit is not None and limit < 1:
+        raise ValueError(f"--unlabelled-limit must be at least 1, got {limit}")
+    if source in DATASETS:
+        texts = [x.text for x in load_dataset(source, "train")]
+    else:
+        records = list(read_inputs((), Path(source), column))
+        texts = [r.text for r in records if r.error is None and r.text.strip()]
+        skipped = len(records) - len(texts)
+        if skipped:
+            typer.echo(f"--unlabelled: skipped {skipped} blank or unreadable records of {source}", err=True)
+    return texts[:limit] if limit is not None else texts
 
 
 @app.command()
@@ -346,11 +404,115 @@ def tune(
     typer.echo(json.dumps(summary, indent=2))
 
 
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Shipped model name (sentiment-en, absa-en) or model directory.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="New folder for the exported model.")],
+    export_format: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    int8: Annotated[bool, typer.Option("--int8", help="Quantize weights to int8 (dynamic, per channel).")] = False,
+    optimize: Annotated[bool, typer.Option(help="Fuse transformer operators (onnxruntime's optimizer).")] = True,
+) -> None:
+    """Export a model to a self-contained folder that `sentimentkit.load(DIR)` runs with ONNX Runtime, no torch."""
+    if export_format != "onnx":
+        _fail(f"--format {export_format!r}: the only export format is onnx")
+    try:
+        from .inference.export import export_onnx
+    except ImportError:
+        _fail('export needs ONNX: pip install "sentimentkit[onnx]"')
+    try:
+        folder = export_onnx(model, output, int8=int8, optimize=optimize)
+    except (*_user_errors(), FileExistsError) as err:
+        _fail(_message(err))
+    typer.echo(json.dumps({"output": str(folder), "int8": int8}, indent=2))
+
+
+@app.command("explain")
+def explain_command(
+    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    aspect: Annotated[
+        list[str] | None,
+        typer.Option("--aspect", "-a", help="Explain this aspect's polarity (repeat for more); uses an aspect model."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help=f"Model name or directory [default: sentiment-en, or {DEFAULT_ASPECT_MODEL} with --aspect]."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="The label to explain [default: the predicted one].")] = None,
+    steps: Annotated[int, typer.Option(help="Integration steps (more: smaller completeness delta, slower).")] = 50,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write a .html page, a .png heatmap or .json.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which words drove a prediction: integrated gradients per word, with the model's own attention beside them."""
+    try:
+        from .explain import Explainer, save_attributions
+        from .explain.attribution import SUFFIXES
+    except ImportError:
+        _fail('explain needs captum: pip install "sentimentkit[explain]"')
+    if output is not None and output.suffix.lower() not in SUFFIXES:
+        _fail(f"{output}: expected a .html, .png or .json file")
+    if output is not None and not output.parent.is_dir():
+        _fail(f"{output}: the folder {output.parent} does not exist")
+    from . import load
+
+    try:
+        pipeline = load(model or (DEFAULT_ASPECT_MODEL if aspect else "sentiment-en"))
+        if aspect is None and pipeline.manifest.task.startswith("aspect") and not pipeline.can_extract:
+            raise ValueError("this aspect model has no extractor: name the aspect with --aspect")
+        attributions = Explainer(pipeline, steps=steps).explain(text, aspect or None, target)
+    except ImportError as err:
+        _fail(f'explain needs captum: pip install "sentimentkit[explain]" ({err})')
+    except _user_errors() as err:
+        _fail(_message(err))
+    if output is not None:
+        save_attributions(attributions, output)
+        typer.echo(f"wrote {output}", err=True)
+    if as_json:
+        for a in attributions:
+            typer.echo(json.dumps(a.to_dict(), ensure_ascii=False))
+    elif output is None:
+        _show_attributions(attributions)
+
+
+def _show_attributions(attributions: list[Any]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    for a in attributions:
+        head = f"{a.label} (p={a.probability:.3f})" + (f" for aspect {a.aspect!r}" if a.aspect else "")
+        console.print(head, style="bold")
+        scale = max((abs(w.score) for w in a.words if w.score is not None), default=0.0) or 1.0
+        line, cursor = Text(), a.offset
+        for w in a.words:
+            line.append(a.text[cursor - a.offset : w.start - a.offset])
+            strength = 0.0 if w.score is None else w.score / scale
+            style = "on green" if strength > 0.33 else "on red" if strength < -0.33 else ""
+            style += " underline" if w.aspect else ""
+            line.append(w.word, style=style.strip() or None)
+            cursor = w.end
+        console.print(line)
+        toward = ", ".join(f"{w.word} {w.score:+.3f}" for w in a.top(5)) or "none"
+        against = ", ".join(f"{w.word} {w.score:+.3f}" for w in a.top(5, toward=False)) or "none"
+        console.print(f"  toward: {toward}\n  against: {against}")
+        console.print(f"  integrated gradients, {a.steps} steps, completeness delta {a.delta:+.4f}", style="dim")
+
+
 # `store` sub-commands: their module imports only typer at the top (SQLAlchemy loads inside the commands), so
 # mounting them keeps `sentimentkit analyze` fast.
 from .store.cli import app as store_app  # noqa: E402
 
 app.add_typer(store_app, name="store", help="Store predictions in SQLite or PostgreSQL, query them, report.")
+
+# `monitor`: its module imports only typer at the top (redis, SQLAlchemy and the models load inside the command).
+from .monitor.cli import monitor  # noqa: E402
+
+app.command()(monitor)
+
+from .batch.cli import batch  # noqa: E402  (`batch`: pyspark loads inside the command)
+
+app.command()(batch)
 
 # `serve`: its module imports only typer at the top (FastAPI, uvicorn and the models load inside the command).
 from .serve.cli import serve  # noqa: E402

@@ -18,7 +18,7 @@ LAYERS = [
     {"encoders"},
     {"models"},
     {"tasks"},
-    {"training", "inference", "io"},
+    {"training", "inference", "io", "explain"},
     {"store"},
     {"serve", "monitor", "batch"},
     {"cli", "__init__", "__main__"},
