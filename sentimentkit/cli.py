@@ -360,6 +360,84 @@ def _unlabelled_texts(source: str, column: str, limit: int | None) -> list[str]:
 
 
 @app.command()
+def efficiency(
+    models: Annotated[list[str], typer.Argument(help="Model names or folders to measure.")],
+    backend: Annotated[
+        list[str] | None,
+        typer.Option("--backend", "-b", help="torch-fp32, torch-bf16, onnx-fp32, onnx-int8 (repeat) [default: all]."),
+    ] = None,
+    file: FileOption = None,
+    column: ColumnOption = "text",
+    dataset: Annotated[str, typer.Option(help="Without --file: the test split of this named dataset.")] = "sst5",
+    n: Annotated[int, typer.Option(help="Measure on the first N texts.")] = 512,
+    batch_size: BatchOption = 32,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds (medians are reported).")] = 3,
+    latency_texts: Annotated[int, typer.Option(help="Single-text calls per round for latency.")] = 50,
+    threads: Annotated[int | None, typer.Option(help="torch and ONNX Runtime threads [default: theirs].")] = None,
+    memory: Annotated[bool, typer.Option(help="Measure peak memory in a fresh process per row.")] = True,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the rows as JSON here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Parameters, GFLOPs per text, throughput, latency p50/p99 and peak memory per model and backend, in one run."""
+    from .inference.efficiency import BACKENDS, measure
+
+    chosen = backend or list(BACKENDS)
+    try:
+        if output is not None and not output.parent.is_dir():
+            raise ValueError(f"{output}: the folder {output.parent} does not exist")
+        texts = _measurement_texts(file, column, dataset, n)
+        rows = measure(
+            models, chosen, texts, batch_size=batch_size, rounds=rounds, latency_texts=latency_texts, threads=threads,
+            memory=memory,
+        )  # fmt: skip
+    except _user_errors() as err:
+        _fail(_message(err))
+    data = [r.to_dict() for r in rows]
+    if output is not None:
+        output.write_text(json.dumps(data, indent=2) + "\n")
+    if as_json:
+        for row in data:
+            typer.echo(json.dumps(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(texts)} texts, batch {batch_size}, {rounds} rounds")
+    for name in ("model", "backend", "params", "trainable", "GFLOPs/text", "texts/s", "p50 ms", "p99 ms", "peak MB"):
+        table.add_column(name, justify="left" if name in ("model", "backend") else "right")
+    for r in rows:
+        if r.note:
+            table.add_row(r.model, r.backend, r.note, *[""] * 6)
+            continue
+        table.add_row(
+            r.model, r.backend, _fmt(r.params_total, ","), _fmt(r.params_trainable, ","),
+            _fmt(r.gflops_per_text, ".3f"), _fmt(r.texts_per_s, ".1f"), _fmt(r.latency_p50_ms, ".1f"),
+            _fmt(r.latency_p99_ms, ".1f"), _fmt(r.peak_memory_mb, ".0f"),
+        )  # fmt: skip
+    Console().print(table)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _measurement_texts(file: Path | None, column: str, dataset: str, n: int) -> list[str]:
+    from .io import read_inputs
+
+    if n < 1:
+        raise ValueError(f"--n must be at least 1, got {n}")
+    if file is not None:
+        texts = [r.text for r in read_inputs((), file, column) if r.error is None and r.text.strip()]
+    else:
+        from .data.datasets import load_dataset
+
+        texts = [x.text for x in load_dataset(dataset, "test")]
+    if not texts:
+        raise ValueError("no texts to measure on")
+    return texts[:n]
+
+
+@app.command()
 def evaluate(
     model: Annotated[str, typer.Argument(help="Shipped model name or model directory.")],
     dataset: Annotated[str, typer.Argument(help="Named dataset (e.g. sst5) or a labelled .csv/.jsonl file.")],

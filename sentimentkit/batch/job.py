@@ -102,6 +102,7 @@ def run(spark: Any, job: BatchJob) -> int:
 
     Everything the user can get wrong (model, input, columns, output) is checked before any scoring.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     labels = _labels(job)
@@ -109,6 +110,7 @@ def run(spark: Any, job: BatchJob) -> int:
     kind = input_format(job.input, job.format)
     frame, spec = _read(spark, job, kind, labels)
     frame = frame.persist()  # read once: numbering, scoring and the kept columns all use these rows
+    kept = None
     try:
         indexed = _number_rows(frame)
         if kind == "jsonl":  # numbered as lines, as the CLI does; a blank line is not a record
@@ -117,7 +119,12 @@ def run(spark: Any, job: BatchJob) -> int:
         partitions = job.partitions or spark.sparkContext.defaultParallelism * 2
         rows = indexed.select(*work).repartition(partitions)
         schema = _schema(spec.columns)
-        scored = rows.mapInPandas(functools.partial(score_frames, spec), schema=schema)
+        # kept (memory, then disk): the global sort below samples its input in a job of its own, which would
+        # otherwise score every row a second time
+        kept = rows.mapInPandas(functools.partial(score_frames, spec), schema=schema).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
+        scored = kept
         if job.keep:
             scored = scored.join(indexed.select(ROW, *(F.col(f"`{k}`") for k in job.keep)), ROW)
         columns = output_columns(labels, job.keep, job.aspect_model is not None)
@@ -125,6 +132,8 @@ def run(spark: Any, job: BatchJob) -> int:
         result.write.mode("overwrite" if job.overwrite else "errorifexists").parquet(job.output)
         return indexed.count()
     finally:
+        if kept is not None:
+            kept.unpersist()
         frame.unpersist()
 
 
