@@ -9,8 +9,10 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .attribution import Attribution, WordScore
+if TYPE_CHECKING:  # attribution calls into this module to render itself
+    from .attribution import Attribution, WordScore
 
 TOWARD = (46, 160, 67)  # green
 AGAINST = (214, 39, 40)  # red

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 def redis_url() -> str:
     url = os.environ.get(REDIS_ENV)
     if not url:
-        pytest.skip(f"needs Redis: set {REDIS_ENV} (e.g. `bash .ci/redis.sh start /tmp/redis 56400` prints one)")
+        pytest.skip(f"needs Redis: set {REDIS_ENV} (e.g. `bash .ci/redis.sh start .redis-test 56400` prints one)")
     return url
 
 
