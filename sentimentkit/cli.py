@@ -444,12 +444,35 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train | validation | test")] = "test",
     data_dir: Annotated[Path | None, typer.Option(help="Benchmark data folder.")] = None,
     subset: Annotated[int | None, typer.Option(help="Score a stratified sample of this many examples.")] = None,
+    trust_pickle: Annotated[
+        bool, typer.Option(help="Read an MMSA feature pickle (unpickling runs code from the file: trust it first).")
+    ] = False,
+    robustness: Annotated[
+        bool, typer.Option(help="Multimodal: also score corrupted copies (missing/noisy modalities): table + plots.")
+    ] = False,
+    protocol: Annotated[
+        list[str] | None, typer.Option(help="Robustness protocol to run (repeat; default: all).")
+    ] = None,
+    mask_seed: Annotated[list[int] | None, typer.Option(help="Mask seed (repeat; default 1111 1112 1113).")] = None,
+    compare: Annotated[
+        list[str] | None, typer.Option(help="Another model in the robustness table and plots (repeat).")
+    ] = None,
+    report_dir: Annotated[Path, typer.Option(help="Where the robustness table and plots go.")] = Path("robustness"),
 ) -> None:
     """Score a model on a dataset split or a labelled file; prints the metrics as JSON."""
     from .training.experiment import evaluate as run_evaluation
 
+    where = str(data_dir) if data_dir else None
     try:
-        metrics = run_evaluation(model, dataset, split, data_dir=str(data_dir) if data_dir else None, subset=subset)
+        metrics = run_evaluation(model, dataset, split, data_dir=where, subset=subset, trust_pickle=trust_pickle)
+        if robustness:
+            from .multimodal.evaluation import robustness as sweep
+
+            report = sweep(
+                [model, *(compare or [])], dataset, split, out_dir=report_dir, protocols=protocol or None,
+                mask_seeds=tuple(mask_seed or (1111, 1112, 1113)), data_dir=where, trust_pickle=trust_pickle,
+            )  # fmt: skip
+            metrics = {**metrics, "robustness": report["files"]}
     except _user_errors() as err:
         _fail(_message(err))
     typer.echo(json.dumps(metrics, indent=2))
@@ -589,8 +612,10 @@ from .monitor.cli import monitor  # noqa: E402
 app.command()(monitor)
 
 from .batch.cli import batch  # noqa: E402  (`batch`: pyspark loads inside the command)
+from .multimodal.cli import features  # noqa: E402  (`features`: PyAV and librosa load inside the command)
 
 app.command()(batch)
+app.command()(features)
 
 # `serve`: its module imports only typer at the top (FastAPI, uvicorn and the models load inside the command).
 from .serve.cli import serve  # noqa: E402

@@ -38,6 +38,7 @@ class DataConfig:
     parser: str = "parser-en"  # aspect models with a graph: spaCy pipeline, or "dataset" for the data's own trees
     graph_directed: bool = False  # dependency graph: head -> dependent only (default: undirected)
     graph_self_loops: bool = True
+    trust_pickle: bool = False  # multimodal: read MMSA feature pickles (unpickling runs code from the file)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ the one row format that the CLI, files and (later) the service write.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+import numpy as np
 
 
 class Span(NamedTuple):
@@ -103,17 +106,55 @@ class AspectExample:
 
 
 @dataclass(frozen=True)
-class MultimodalExample:
-    """A clip with its transcript, optional feature arrays (numpy, (T, D)) and a sentiment score in [-3, 3]."""
+class ClipLabel:
+    """One row of an MMSA `label.csv`: a clip's id, transcript, sentiment score in [-3, 3], annotation and split."""
 
     id: str
     text: str
     score: float | None = None
     annotation: str | None = None
     split: str | None = None
-    audio: Any | None = None  # np.ndarray (T_a, D_a)
-    vision: Any | None = None  # np.ndarray (T_v, D_v)
     source: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class MultimodalExample:
+    """One clip of multimodal data. Sequences hold the clip's real frames only (padding is removed when data
+    is read and added per batch by collate); a missing modality is a (0, D) array; `parts` is for generated data
+    (SynMOSI): the signal and nuisance components whose sum is the audio or vision array.
+
+    audio: (T_a, D_a) float32 and vision: (T_v, D_v) float32; label: the sentiment value (MOSI: [-3, 3]) or None;
+    meta: JSON-ready facts (speaker, annotation, conflict); fields: input columns kept for the output row."""
+
+    text: str
+    audio: np.ndarray
+    vision: np.ndarray
+    label: float | None = None
+    id: str | None = None
+    source: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    parts: Mapping[str, np.ndarray] = field(default_factory=dict)
+    fields: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        where = self.source or self.id or "example"
+        for name in ("audio", "vision"):
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray) or value.ndim != 2:
+                shape = getattr(value, "shape", type(value).__name__)
+                raise ValueError(f"{where}: {name} must be a 2-D array (frames, features), got {shape}")
+            if not np.issubdtype(value.dtype, np.floating):
+                raise ValueError(f"{where}: {name} must hold floats, got {value.dtype}")
+            if not np.isfinite(value).all():
+                bad = int(np.argwhere(~np.isfinite(value))[0][0])
+                raise ValueError(f"{where}: {name} has NaN or infinite values (first at frame {bad})")
+        if self.label is not None and not np.isfinite(self.label):
+            raise ValueError(f"{where}: label must be a finite number, got {self.label!r}")
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        """(D_a, D_v): the feature sizes a model is built for."""
+        return int(self.audio.shape[1]), int(self.vision.shape[1])
 
 
 @dataclass(frozen=True)

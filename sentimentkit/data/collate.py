@@ -16,7 +16,7 @@ import numpy as np
 
 from ..labels import IGNORE_INDEX
 from .align import project_to_subwords
-from .encoding import AspectItem, TextItem
+from .encoding import AspectItem, MultimodalItem, TextItem
 from .tagging import TagItem
 
 if TYPE_CHECKING:
@@ -157,3 +157,78 @@ def _subword_adjacency(item: AspectItem) -> np.ndarray:
         if word >= 0:
             groups[word].append(position)
     return project_to_subwords(word_adj, groups, len(item.input_ids))
+
+
+@dataclass(kw_only=True)
+class MultimodalBatch:
+    """A batch of clips. input_ids, attention_mask: (B, L) long; audio: (B, T_a, D_a), vision: (B, T_v, D_v) float;
+    audio_mask, vision_mask: (B, T) bool, True on real frames (a modality missing from a clip has no True);
+    labels: (B,) float targets, or None for inference. Sequences are padded at the end, to the batch's longest
+    (at least one frame) or to fixed lengths (`pad_multimodal_batch(pad_to=...)`)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    audio: torch.Tensor
+    audio_mask: torch.Tensor
+    vision: torch.Tensor
+    vision_mask: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: str | torch.device) -> MultimodalBatch:
+        import torch
+
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in moved.items()})
+
+    def without_labels(self) -> MultimodalBatch:
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return type(self)(**{**moved, "labels": None})
+
+
+def multimodal_arrays(
+    items: Sequence[MultimodalItem], pad_to: tuple[int, int, int] | None = None, pad_id: int = 0
+) -> dict[str, np.ndarray]:
+    """The numpy inputs of a MultimodalBatch (no targets). pad_to = (L, T_a, T_v): fixed lengths, longer
+    sequences cut at the end; None: the batch's longest of each."""
+    n = len(items)
+    lengths = [
+        max(1, *(len(x.input_ids) for x in items)),
+        max(1, *(x.audio.shape[0] for x in items)),
+        max(1, *(x.vision.shape[0] for x in items)),
+    ]
+    if pad_to is not None:
+        lengths = [int(v) for v in pad_to]
+    out: dict[str, np.ndarray] = {}
+    ids = np.full((n, lengths[0]), pad_id, dtype=np.int64)
+    mask = np.zeros((n, lengths[0]), dtype=np.int64)
+    for i, x in enumerate(items):
+        k = min(len(x.input_ids), lengths[0])
+        ids[i, :k] = x.input_ids[:k]
+        mask[i, :k] = 1
+    out["input_ids"], out["attention_mask"] = ids, mask
+    for name, length in (("audio", lengths[1]), ("vision", lengths[2])):
+        dim = getattr(items[0], name).shape[1]
+        values = np.zeros((n, length, dim), dtype=np.float32)
+        frames = np.zeros((n, length), dtype=bool)
+        for i, x in enumerate(items):
+            seq = getattr(x, name)
+            k = min(seq.shape[0], length)
+            values[i, :k] = seq[:k]
+            frames[i, :k] = True
+        out[name], out[f"{name}_mask"] = values, frames
+    return out
+
+
+def pad_multimodal_batch(
+    items: Sequence[MultimodalItem], pad_to: tuple[int, int, int] | None = None
+) -> MultimodalBatch:
+    """Pad clips into one batch (see `multimodal_arrays`); labels are float targets when every item has one."""
+    import torch
+
+    arrays = _tensors(multimodal_arrays(items, pad_to))
+    values = [x.label for x in items]
+    labels = None if any(v is None for v in values) else torch.tensor(values, dtype=torch.float32)
+    return MultimodalBatch(**arrays, labels=labels)

@@ -42,6 +42,18 @@ class TextItem:
     truncated: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class MultimodalItem:
+    """One encoded clip: the transcript's token ids (with special tokens), its audio (T_a, D_a) and vision
+    (T_v, D_v) frames (real frames only), the float target (None for inference) and whether the text was cut."""
+
+    input_ids: tuple[int, ...]
+    audio: np.ndarray
+    vision: np.ndarray
+    label: float | None = None
+    truncated: bool = False
+
+
 def encode_texts(
     tokenizer: Tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head"
 ) -> list[TextItem]:

@@ -103,7 +103,8 @@ class Pipeline:
         Options by task: text classification `long_texts="truncate" | "chunks"`; aspect models `aspects=[...]`
         (terms to score in every text, or one list per text; default: extract them).
         """
-        examples = as_examples(inputs)
+        # a task with inputs of its own kind (multimodal clips) converts them; text tasks take strings
+        examples = self.task.as_inputs(inputs) if hasattr(self.task, "as_inputs") else as_examples(inputs)
         if not examples:
             return []
         size = batch_size or self.batch_size

@@ -181,12 +181,14 @@ def evaluate(
     data_dir: str | None = None,
     subset: int | None = None,
     batch_size: int = 64,
+    trust_pickle: bool = False,
 ) -> Metrics:
     """Score a model (a shipped name or a folder) on a split of a named dataset or on a labelled .csv/.jsonl file.
 
     A bundle (such as `absa-en`) is scored through the component that the dataset is for. `subset`: score a
     stratified sample of that many examples (fixed seed, the same for every model) instead of the whole split,
-    for long-document sets whose full test split costs more than a CPU run can spend.
+    for long-document sets whose full test split costs more than a CPU run can spend. `trust_pickle`: read an MMSA
+    feature pickle (multimodal models).
     """
     from ..models.base import Runtime
 
@@ -202,6 +204,8 @@ def evaluate(
             )
         manifest = read_manifest(folder)
     task, module = TASKS.get(manifest.task).from_manifest(manifest, Runtime("transformers"))
+    if trust_pickle and hasattr(task, "data"):  # multimodal: the user vouches for an MMSA feature pickle
+        task.data = replace(task.data, trust_pickle=True)
     examples = task.examples(data, split, data_dir)
     if subset is not None and subset < len(examples):
         _, examples = carve_validation(examples, key=_label_of, fraction=subset / len(examples))

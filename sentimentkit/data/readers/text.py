@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ...labels import BINARY
-from ...types import MultimodalExample, TextExample
+from ...types import ClipLabel, TextExample
 from .base import ReaderError, _csv_records, open_text
 
 # --- TweetEval -------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def read_imdb_csv(path: str | Path) -> Iterator[TextExample]:
 _MOSI_MODES = ("train", "valid", "test")
 
 
-def read_mosi_labels(path: str | Path) -> Iterator[MultimodalExample]:
+def read_mosi_labels(path: str | Path) -> Iterator[ClipLabel]:
     """Read an MMSA `label.csv` (CMU-MOSI): one clip per row, sentiment score in [-3, 3], split from `mode`."""
     for line, row in _csv_records(path, ("video_id", "clip_id", "text", "label", "annotation", "mode")):
         if row["mode"] not in _MOSI_MODES:
@@ -92,7 +92,7 @@ def read_mosi_labels(path: str | Path) -> Iterator[MultimodalExample]:
             raise ReaderError(path, line, f"label {row['label']!r} is not a number") from None
         if not -3.0 <= score <= 3.0:
             raise ReaderError(path, line, f"label {score} is outside [-3, 3]")
-        yield MultimodalExample(
+        yield ClipLabel(
             id=f"{row['video_id']}_{row['clip_id']}",
             text=row["text"],
             score=score,
