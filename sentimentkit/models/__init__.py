@@ -19,6 +19,18 @@ BUILTIN = {
     "asgcn": "aspect",
     "spc": "aspect",
     "ate": "extraction",
+    # multimodal (task multimodal-regression.v1): ALMT, its ablations, the baselines, the residual net, text only
+    "almt": "multimodal.almt",
+    "almt-no-ahl": "multimodal.almt",
+    "almt-shuffled-guidance": "multimodal.almt",
+    "almt-single-scale": "multimodal.almt",
+    "tfn": "multimodal.fusion",
+    "lmf": "multimodal.fusion",
+    "lf-dnn": "multimodal.fusion",
+    "ef-lstm": "multimodal.fusion",
+    "mult": "multimodal.mult",
+    "msrn": "multimodal.msrn",
+    "text-regressor": "multimodal.text_only",
 }
 
 

@@ -88,6 +88,7 @@ BUILTIN_TASKS = {
     "aspect-polarity.v1": "aspect",
     "aspect-sentiment.v1": "aspect",
     "aspect-extraction.v1": "extraction",
+    "multimodal-regression.v1": "multimodal",
 }
 
 

@@ -1,0 +1,123 @@
+"""Multimodal models over seeds: train `configs/mm/<model>.yaml` on a dataset, select on validation MAE, score test.
+
+    python benchmarks/multimodal.py --model almt --dataset synmosi --seeds 1 2 3
+    python benchmarks/multimodal.py --model mosi-text --dataset mosi-text --seeds 1 2 3 4 5
+
+Each seed's run lives in `<runs>/<dataset>/<model>/seed<n>`; its test metrics go to `test_metrics.json` and its
+per-clip test predictions to `test_values.npy` beside `best/` (what `benchmarks/multimodal_analysis.py` reads for
+paired bootstrap comparisons and robustness sweeps). One row per (model, dataset) in results/multimodal.json: MMSA's
+regression metrics (mean and sample std over seeds; MMSA itself reports the population std, also stored).
+SynMOSI rows hold under the generator (docs/synmosi.md), not on real MOSI features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from common import command_line, summary, write_rows
+
+CONFIGS = Path(__file__).parents[1] / "configs" / "mm"
+# MMSA metric keys -> the result schema's names (BENCHMARKS.md)
+SCHEMA = {
+    "has0_acc2": "acc2_has0",
+    "non0_acc2": "acc2_non0",
+    "has0_f1": "f1_has0",
+    "non0_f1": "f1_non0",
+    "acc5": "acc5",
+    "acc7": "acc7",
+    "mae": "mae",
+    "corr": "corr",
+}
+
+
+def run_seed(config: Path, dataset: str, seed: int, out: Path, overrides: list[str], data_dir: str | None) -> dict:
+    """Train one seed (resuming), then score its best model on the test split; cached in test_metrics.json."""
+    from sentimentkit.hub import read_manifest
+    from sentimentkit.models.base import Runtime
+    from sentimentkit.tasks.base import TASKS
+    from sentimentkit.training.experiment import load_experiment, train
+
+    scored = out / "test_metrics.json"
+    if scored.exists():
+        return json.loads(scored.read_text())
+    extra = [*overrides, f"data.train={dataset}", f"train.seed={seed}", f"output={out}"]
+    if data_dir:
+        extra.append(f"data.data_dir={data_dir}")
+    result = train(load_experiment(config, extra), progress=False)
+    manifest = read_manifest(out / "best")
+    task, module = TASKS.get(manifest.task).from_manifest(manifest, Runtime("transformers"))
+    examples = task.examples(dataset, "test", data_dir)
+    items = task.encode(examples)
+    values = task.predict_values(module, items, 64)
+    np.save(out / "test_values.npy", values)
+    from sentimentkit.multimodal.metrics import mmsa_regression
+
+    metrics = mmsa_regression(values, np.array([x.label for x in examples], dtype=np.float64))
+    row = {"seed": seed, "test": metrics, "validation": result.best_metrics, "best_step": result.best_step}
+    scored.write_text(json.dumps(row, indent=2) + "\n")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a config name in configs/mm/, e.g. almt")
+    parser.add_argument("--dataset", default="synmosi", help="synmosi[:key=value,...], mosi-text, or a path")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="dotted config override")
+    parser.add_argument("--runs", default="runs/mm")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    from sentimentkit.training.experiment import environment, load_experiment
+
+    torch.set_num_threads(1)
+    config = CONFIGS / f"{args.model}.yaml"
+    name = args.model
+    if args.overrides:
+        name += "~" + hashlib.sha1(json.dumps(sorted(args.overrides)).encode()).hexdigest()[:8]
+    runs = Path(args.runs) / args.dataset.replace(":", "_").replace("/", "_") / name
+    runs.mkdir(parents=True, exist_ok=True)
+    if args.overrides:
+        (runs / "overrides.json").write_text(json.dumps(sorted(args.overrides)) + "\n")
+    results = [run_seed(config, args.dataset, s, runs / f"seed{s}", args.overrides, args.data_dir) for s in args.seeds]
+    experiment = load_experiment(config, [*args.overrides, f"data.train={args.dataset}"])
+    metrics = {}
+    for key, schema in SCHEMA.items():
+        values = [float(r["test"][key]) for r in results]
+        metrics[schema] = {**summary(values), "std_population": float(np.std(values))}
+    row = {
+        "suite": "multimodal",
+        "task": "multimodal-regression",
+        "dataset": args.dataset,
+        "split": "test",
+        "model": name,
+        "backbone": "all-MiniLM-L6-v2",
+        "metrics": metrics,
+        "settings": {
+            "text_encoder": experiment.model.get("text_encoder", "frozen"),
+            "max_length": experiment.data.max_length,
+            "epochs": experiment.train.epochs,
+            "patience": experiment.train.patience,
+            "selection": f"validation {experiment.train.metric}",
+            "overrides": sorted(args.overrides) or None,
+            "seeds": args.seeds,
+        },
+        "command": command_line(),
+        "env": environment(),
+    }
+    if args.dataset.startswith("synmosi"):
+        from sentimentkit.multimodal.synmosi import GENERATOR_VERSION
+
+        row["settings"]["generator"] = f"SynMOSI {GENERATOR_VERSION}: conclusions hold under the generator"
+    write_rows("multimodal", [row])
+    print(json.dumps({k: round(v["mean"], 4) for k, v in metrics.items()}))
+
+
+if __name__ == "__main__":
+    main()
