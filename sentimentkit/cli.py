@@ -466,7 +466,7 @@ def evaluate(
     try:
         metrics = run_evaluation(model, dataset, split, data_dir=where, subset=subset, trust_pickle=trust_pickle)
         if robustness:
-            from .multimodal.evaluation import robustness as sweep
+            from .training.robustness import robustness as sweep
 
             report = sweep(
                 [model, *(compare or [])], dataset, split, out_dir=report_dir, protocols=protocol or None,

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sentimentkit"
 # consumers of the tasks, side by side: neither imports the other.
 LAYERS = [
     {"types", "labels", "registry", "config", "hub", "metrics", "pretrained"},
-    {"data"},
+    {"data", "multimodal"},  # multimodal: clip data, SynMOSI, its metrics and corruptions (no models)
     {"encoders"},
     {"models"},
     {"tasks"},

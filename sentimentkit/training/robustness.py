@@ -28,8 +28,8 @@ def robustness(
     """Sweep each model over the protocols; returns {"rows": {model: rows (JSON-ready)}, "files": {kind: path}}."""
     from ..hub import read_manifest, resolve
     from ..models.base import Runtime
+    from ..multimodal.robustness import PROTOCOLS, public_rows, sweep, write_report
     from ..tasks.base import TASKS
-    from .robustness import PROTOCOLS, public_rows, sweep, write_report
 
     chosen = list(protocols or PROTOCOLS)
     unknown = sorted(set(chosen) - set(PROTOCOLS))
