@@ -140,3 +140,34 @@ def test_mosi_text_is_the_real_transcripts_without_audio_or_vision(data_dir):
     assert sizes == [1284, 229, 686]
     first = mosi_text("test", str(data_dir))[0]
     assert first.audio.shape == (0, 0) and first.vision.shape == (0, 0) and -3 <= first.label <= 3
+
+
+def test_a_users_own_clips_train_and_score_end_to_end(tiny_backbone, tmp_path):
+    """A folder of the user's clips with an MMSA label.csv trains a model; a new clip goes through `features` and is
+    scored by `load`: the whole path a user takes, on clips the test generates (tones and frames, PyAV-encoded)."""
+    from tests.multimodal.test_features import write_mp4, write_openface, write_wav
+
+    root = tmp_path / "my-clips"
+    rows = ["video_id,clip_id,text,label,annotation,mode"]
+    for i, (mode, video) in enumerate([("train", "v1")] * 4 + [("valid", "v2")] * 2 + [("test", "v3")] * 2):
+        label = [2.0, -1.0][i % 2]
+        write_wav(root / "Raw" / video / f"{i}.wav", seconds=0.3 + 0.1 * (i % 3))
+        rows.append(f"{video},{i},{WORDS[i % 2]} clip,{label},x,{mode}")
+    write_mp4(root / "Raw" / "v1" / "9.mp4", seconds=0.5)
+    write_openface(root / "OpenFace" / "v1" / "9.csv", rows=12)
+    rows.append("v1,9,a filmed clip,1.5,Positive,train")
+    (root / "label.csv").write_text("\n".join(rows) + "\n")
+
+    config = _config(tmp_path, tiny_backbone, root, "msrn")
+    train(load_experiment(config, ["train.epochs=2"]), progress=False)
+    best = tmp_path / "run-msrn" / "best"
+    assert json.loads((best / "config.json").read_text())["model"]["audio_dim"] == 33  # librosa audio33
+    assert (root / "features" / "train.npz").exists()  # extracted once, cached
+
+    new = write_mp4(tmp_path / "new.mp4", seconds=0.6)
+    face = str(write_openface(tmp_path / "new.csv"))
+    out = str(tmp_path / "new.npz")
+    made = runner.invoke(app, ["features", str(new), "--transcript", "great clip", "--openface", face, "-o", out])
+    assert made.exit_code == 0, made.output
+    (prediction,) = sentimentkit.load(str(best))(str(tmp_path / "new.npz"))
+    assert prediction.error is None and -3 <= prediction.value <= 3 and prediction.text == "great clip"
