@@ -54,7 +54,7 @@ class TrainConfig:
     warmup_ratio: float = 0.06
     schedule: str = "linear"  # "linear" | "cosine" | "constant"
     grad_clip: float = 1.0
-    metric: str = "accuracy"  # validation metric to maximise
+    metric: str = "accuracy"  # validation metric to select on (higher is better, except mae/mse/loss/ece)
     patience: int | None = 3  # evaluations without improvement before stopping; None: never stop early
     eval_every: int | None = None  # steps between evaluations; None: once per epoch
     checkpoint_every: int = 200  # steps between resumable checkpoints
