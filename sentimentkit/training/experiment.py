@@ -213,4 +213,7 @@ def evaluate(
 
 
 def _label_of(example: Any) -> Any:
-    return getattr(example, "label", getattr(example, "polarity", None))
+    """The stratum of an example for `subset`: its label, a regression value's nearest integer (MOSI's Acc-7 class;
+    exact floats would make one stratum per clip and a sample far smaller than asked)."""
+    label = getattr(example, "label", getattr(example, "polarity", None))
+    return round(label) if isinstance(label, float) else label
