@@ -147,12 +147,13 @@ class MultimodalRegression:
         labelled = [x for x in examples if x.label is not None]
         if not labelled:
             raise ValueError("the clips have no labels to score against")
-        self._check_dims(labelled)
+        self.check_clip_dims(labelled)
         items = self.encode(labelled)
         outputs = list(forward_batches(model, self, items, batch_size))
         return self.score(outputs, items)
 
-    def _check_dims(self, examples: Sequence[MultimodalExample]) -> None:
+    def check_clip_dims(self, examples: Sequence[MultimodalExample]) -> None:
+        """Every clip has the feature sizes the model was built for, else ValueError naming the first that differs."""
         if self.dims is None:
             return
         for x in examples:

@@ -44,7 +44,7 @@ def robustness(
         task, module = TASKS.get(manifest.task).from_manifest(manifest, Runtime("transformers"))
         task.data = replace(task.data, trust_pickle=trust_pickle)
         examples = [x for x in task.examples(dataset, split, data_dir) if x.label is not None]
-        task._check_dims(examples)
+        task.check_clip_dims(examples)
         items = task.encode(examples)
         truth = [x.label for x in examples]
 
