@@ -33,17 +33,6 @@ CONFIGS = Path(__file__).parents[1] / "configs" / "mm"
 DEFAULT = ["almt", "almt-compat", "tfn", "lmf", "lf-dnn", "ef-lstm", "mult", "msrn", "text-regressor"]
 AUDIO_DIM, VISION_DIM = 5, 20  # SynMOSI's (and MOSI's) feature sizes
 BATCH = 64
-# ALMT's non-BERT parameters for MOSI per module, counted from the reference code (MULTIMODAL.md 1.1); its proj_l
-# maps 768-d BERT states, ours the 384-d MiniLM's, so ours is 384 * 128 smaller there.
-REFERENCE_ALMT = {
-    "proj_l": 403_200,
-    "proj_a": 347_136,
-    "proj_v": 365_056,
-    "l_encoder": 593_664,
-    "ahl": 298_368,
-    "fusion": 595_072,
-    "head": 129,
-}
 
 
 def build(name: str) -> tuple[nn.Module, Any, Any]:
@@ -93,7 +82,7 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
 
 
 def module_counts(model: nn.Module) -> dict[str, int]:
-    """Parameters per top-level child module, the text encoder left out (to set beside REFERENCE_ALMT)."""
+    """Parameters per top-level child module, the text encoder left out (to set beside REFERENCE_MOSI_PARAMETERS)."""
     text = set(text_modules(model))
     return {
         name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children() if name not in text
@@ -143,6 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
+    from sentimentkit.models.multimodal.almt import REFERENCE_MOSI_PARAMETERS
     from sentimentkit.multimodal.synmosi import GENERATOR_VERSION, generate
     from sentimentkit.training.experiment import environment
 
@@ -172,7 +162,7 @@ def main() -> None:
         if name.startswith("almt"):
             print(
                 "    non-text by module (ours / reference with 768-d text): "
-                + ", ".join(f"{k} {by_module.get(k, 0):,}/{v:,}" for k, v in REFERENCE_ALMT.items())
+                + ", ".join(f"{k} {by_module.get(k, 0):,}/{v:,}" for k, v in REFERENCE_MOSI_PARAMETERS.items())
             )
         rows.append(
             {

@@ -47,6 +47,18 @@ from .common import (
     split_heads,
 )
 
+# The reference ALMT's non-text parameters on MOSI, per module (768-d BERT input, A/V lengths 375/500; counted by
+# instantiating its code: ../shared/MULTIMODAL.md 1.1). Our compat model at those sizes matches every entry.
+REFERENCE_MOSI_PARAMETERS = {
+    "proj_l": 403_200,
+    "proj_a": 347_136,
+    "proj_v": 365_056,
+    "l_encoder": 593_664,
+    "ahl": 298_368,
+    "fusion": 595_072,
+    "head": 129,
+}
+
 VARIANTS = {
     "almt": "full",
     "almt-no-ahl": "no-ahl",

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from ...data.collate import MultimodalBatch
 from ...encoders.pool import Runtime
 from ...labels import LabelSet
+from ...multimodal.example import MODALITIES
 from ..base import MODELS, ModelOutput, ModelSpec
 from .common import (
     TASK,
@@ -39,8 +40,6 @@ from .common import (
     sinusoidal_positions,
     split_heads,
 )
-
-MODALITIES = ("text", "audio", "vision")
 
 
 @dataclass(frozen=True)
