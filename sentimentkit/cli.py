@@ -295,6 +295,37 @@ def train(
     typer.echo(json.dumps(_run_summary(run_dir(cfg), result), indent=2))
 
 
+@app.command()
+def pretrain(
+    config: Annotated[Path, typer.Argument(help="Pretraining YAML (configs/skesl-text.yaml, configs/mlm-text.yaml).")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Dotted override, e.g. train.seed=2.")] = None,
+    resume: Annotated[bool, typer.Option(help="Resume from <run folder>/last when it exists.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Pretrain a text encoder on unlabelled text (SKESL sentiment words, or the masked-LM control). The best
+    encoder on the held-out text lands in <run folder>/best/encoder; start any model from it with model.init_from."""
+    from .models import MODELS
+    from .training.experiment import load_experiment, run_dir
+    from .training.experiment import train as run_training
+
+    try:
+        cfg = load_experiment(config, overrides or [])
+        task = MODELS.get(cfg.model["type"]).task
+        if "pretraining" not in task:
+            raise ValueError(f"{config}: model.type {cfg.model['type']!r} is not a pretraining model; use `train`")
+        result = run_training(cfg, progress=progress, resume=resume)
+    except _user_errors() as err:
+        _fail(_message(err))
+    folder = run_dir(cfg)
+    summary = _run_summary(folder, result)
+    info = folder / "best" / "pretraining.json"
+    if info.exists():
+        summary["pretraining"] = json.loads(info.read_text(encoding="utf-8"))
+    summary["seconds"] = round(result.seconds, 1)
+    summary["encoder"] = str(folder / "best" / "encoder")
+    typer.echo(json.dumps(summary, indent=2))
+
+
 def _run_summary(folder: Path, result: Any) -> dict[str, Any]:
     return {
         "output": str(folder),

@@ -26,7 +26,7 @@ DEFAULT_BACKBONE = "minilm"
 
 
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """transformers' warnings and progress bars off while it loads a backbone, then as the user had them: loading a
     model must not change the user's process (their logging, their environment)."""
     from transformers.utils import logging
@@ -56,7 +56,7 @@ def load_backbone(name: str, implementation: str = "transformers") -> nn.Module:
 
         if supports(path):
             return NativeBert.from_pretrained(path)
-    with _quiet_transformers():
+    with quiet_transformers():
         from transformers import AutoModel
 
         return AutoModel.from_pretrained(path)
@@ -70,7 +70,7 @@ def load_tokenizer(name: str, implementation: str = "transformers") -> Tokenizer
 
         if supports(path):
             return FastTokenizer(path)
-    with _quiet_transformers():
+    with quiet_transformers():
         from transformers import AutoTokenizer
 
         return AutoTokenizer.from_pretrained(path)

@@ -31,6 +31,9 @@ BUILTIN = {
     "mult": "multimodal.mult",
     "msrn": "multimodal.msrn",
     "text-regressor": "multimodal.text_only",
+    # encoder pretraining: SKESL's sentiment-word intensity and the masked-language-model control
+    "skesl-text": "pretraining",
+    "mlm-text": "pretraining",
 }
 
 

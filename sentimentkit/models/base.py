@@ -70,7 +70,41 @@ def model_config(section: Mapping[str, Any] | Any) -> Any:
     if "type" not in section:
         raise ConfigError("model.type is missing; it names a registered model")
     spec = MODELS.get(section["type"])
-    return from_dict(spec.config_cls, dict(section), "model")
+    raw = dict(section)
+    init_from = raw.pop(INIT_FROM, None)
+    config = from_dict(spec.config_cls, raw, "model")
+    return config if init_from is None else start_from(config, init_from, raw.get("backbone"))
+
+
+INIT_FROM = "init_from"  # a model key every model accepts: start the text encoder from a pretrained encoder folder
+ENCODER_DIR = "encoder"  # where a pretraining run's best folder keeps its encoder (tasks/pretraining.py)
+
+
+def start_from(config: Any, folder: Any, backbone: str | None) -> Any:
+    """`model.init_from: FOLDER`: the config with its backbone set to the pretrained encoder in FOLDER (a best folder
+    of `sentimentkit pretrain`, holding `encoder/`, or such an encoder folder itself). The saved model then names that
+    encoder as its backbone, so a frozen or LoRA model reloads on the pretrained weights too."""
+    if not isinstance(folder, str) or not folder.strip():
+        raise ConfigError(f"model.init_from: expected a folder path, got {folder!r}")
+    if not any(f.name == "backbone" for f in dataclasses.fields(config)):
+        raise ConfigError(f"model.init_from: {config.type} has no pretrained text encoder to start from")
+    path = Path(folder).expanduser()
+    encoder = path / ENCODER_DIR if (path / ENCODER_DIR).is_dir() else path
+    if backbone is not None and encoder != path:
+        try:
+            base = read_manifest(path).model.get("backbone")
+        except ManifestError:
+            base = None
+        if base is not None and str(base) != str(backbone):
+            raise ConfigError(
+                f"model.init_from: {folder} was pretrained from backbone {base!r}, but model.backbone is {backbone!r}"
+            )
+    if not ((encoder / "config.json").exists() and (encoder / WEIGHTS_FILE).exists()):
+        raise ConfigError(
+            f"model.init_from: {folder} holds no pretrained encoder (expected {ENCODER_DIR}/ with config.json and "
+            f"{WEIGHTS_FILE}, as `sentimentkit pretrain` writes into its best folder)"
+        )
+    return dataclasses.replace(config, backbone=str(encoder.resolve()))
 
 
 def build_model(section: Mapping[str, Any] | Any, labels: LabelSet, runtime: Runtime = TRAINING) -> nn.Module:

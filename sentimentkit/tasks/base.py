@@ -89,6 +89,8 @@ BUILTIN_TASKS = {
     "aspect-sentiment.v1": "aspect",
     "aspect-extraction.v1": "extraction",
     "multimodal-regression.v1": "multimodal",
+    "sentiment-word-pretraining.v1": "pretraining",
+    "masked-lm-pretraining.v1": "pretraining",
 }
 
 

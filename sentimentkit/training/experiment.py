@@ -170,6 +170,8 @@ def prepare(config: ExperimentConfig) -> Prepared:
         "trained_on": {"train": config.data.train, "validation": config.data.validation or config.data.train},
         "train": asdict(config.train),
     }
+    if config.model.get("init_from") is not None:
+        extra["init_from"] = settings.backbone  # the pretrained encoder this run started from
     return Prepared(config, settings, folder, task, data, model, extra)
 
 
