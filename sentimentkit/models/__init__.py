@@ -34,6 +34,9 @@ BUILTIN = {
     # encoder pretraining: SKESL's sentiment-word intensity and the masked-language-model control
     "skesl-text": "pretraining",
     "mlm-text": "pretraining",
+    # SKESL's multimodal half: pretraining with non-verbal injection, and fine-tuning from it
+    "skesl-mm": "multimodal.skesl",
+    "skesl-ft": "multimodal.skesl",
 }
 
 

@@ -91,6 +91,7 @@ BUILTIN_TASKS = {
     "multimodal-regression.v1": "multimodal",
     "sentiment-word-pretraining.v1": "pretraining",
     "masked-lm-pretraining.v1": "pretraining",
+    "multimodal-sentiment-word-pretraining.v1": "pretraining_mm",
 }
 
 

@@ -173,6 +173,11 @@ class _Pretraining:
                 "heldout": len(held), "train_tokens": None}  # fmt: skip
         return train, held, info
 
+    @property
+    def validation_source(self) -> str:
+        """What selection reads (recorded in the manifest's `trained_on`)."""
+        return f"held-out part of {self.info.get('source', 'the training text')}"
+
     def _save_extra(self, directory: Path) -> None:
         export_encoder(directory)
         (directory / INFO_FILE).write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
@@ -233,6 +238,9 @@ class SentimentWordPretraining(_Pretraining):
             masker.encode(held), VALIDATION_SEED, task.tokenizer.mask_token_id, config.data.max_length
         )
         info["train_tokens"] = _tokens(train_items)
+        # a yardstick for the held-out MAE: the best constant prediction learnt from the training labels
+        median = float(np.median([x.label for x in train_items]))
+        info["heldout_mae_of_train_median"] = float(np.mean([abs(x.label - median) for x in held_items]))
         info["lexicon"] = {"entries": len(lexicon), "match": model_config.match}
         info["masking"] = {"train": stats.as_dict(), "heldout": masker.stats.as_dict()}
         task.info = info

@@ -167,7 +167,11 @@ def prepare(config: ExperimentConfig) -> Prepared:
     torch.manual_seed(config.train.seed)  # the head's initialisation depends on the seed
     model = build_model(settings, task.labels)
     extra = {
-        "trained_on": {"train": config.data.train, "validation": config.data.validation or config.data.train},
+        "trained_on": {
+            "train": config.data.train,
+            # a pretraining task selects on a held-out slice of its own text and says so
+            "validation": getattr(task, "validation_source", None) or config.data.validation or config.data.train,
+        },
         "train": asdict(config.train),
     }
     if config.model.get("init_from") is not None:

@@ -344,7 +344,8 @@ def test_loss_defaults_follow_the_references():
 
 
 def test_every_mm_config_validates():
-    """configs/mm/*.yaml: one per registered name (plus almt-compat and mosi-text), each model section valid."""
+    """configs/mm/*.yaml: one per registered name (plus almt-compat, mosi-text and skesl-mm), each model section
+    valid."""
     from pathlib import Path
 
     from sentimentkit.config import load_config
@@ -352,11 +353,13 @@ def test_every_mm_config_validates():
 
     folder = Path(__file__).resolve().parents[2] / "configs" / "mm"
     configs = {path.stem: load_config(path) for path in sorted(folder.glob("*.yaml"))}
-    assert set(configs) == {*NAMES, "almt-compat", "mosi-text"}
+    assert set(configs) == {*NAMES, "almt-compat", "mosi-text", "skesl-mm"}
     for name, config in configs.items():
         model = model_config(config.model)
         assert config.train.metric == "mae" and config.output == f"runs/mm/{name}/seed{{seed}}"
-        assert model.type == {"almt-compat": "almt", "mosi-text": "text-regressor"}.get(name, name)
+        assert model.type == {"almt-compat": "almt", "mosi-text": "text-regressor", "skesl-mm": "skesl-ft"}.get(
+            name, name
+        )
     assert model_config(configs["almt-compat"].model).compat
     assert model_config(configs["mosi-text"].model).text_encoder == "full"
     assert configs["mosi-text"].data.train == "mosi-text"
