@@ -118,3 +118,33 @@ def test_the_pretrain_command_reports_the_encoder_and_refuses_other_models(tmp_p
     other.write_text(f"model: {{type: full-ft, backbone: {tiny_backbone}}}\n", encoding="utf-8")
     refused = runner.invoke(app, ["pretrain", str(other)])
     assert refused.exit_code == 2 and "not a pretraining model" in refused.output
+
+
+def test_an_interrupted_pretraining_resumes_to_the_uninterrupted_weights(tmp_path, tiny_backbone):
+    """The random fallback masks are drawn from torch's RNG, which checkpoints save: resuming redraws the same ones."""
+    from sentimentkit.models.base import trainable_state
+    from sentimentkit.training.experiment import prepare
+
+    config = _config(tmp_path, "skesl-text", tiny_backbone)
+    settings = ["train.checkpoint_every=3", "train.eval_every=100"]
+    full = prepare(load_experiment(config, [*settings, f"output={tmp_path / 'full'}"]))
+    full.fit(progress=False)
+    reference = trainable_state(full.model)
+
+    cut = prepare(load_experiment(config, [*settings, f"output={tmp_path / 'cut'}"]))
+    calls, original = {"n": 0}, cut.model.forward
+
+    def dying_forward(*args, **kwargs):
+        if cut.model.training:
+            calls["n"] += 1
+            if calls["n"] == 8:
+                raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    cut.model.forward = dying_forward
+    with pytest.raises(KeyboardInterrupt):
+        cut.fit(progress=False)
+    resumed = prepare(load_experiment(config, [*settings, f"output={tmp_path / 'cut'}"]))
+    resumed.fit(progress=False)
+    for name, tensor in trainable_state(resumed.model).items():
+        assert torch.equal(tensor, reference[name]), name
