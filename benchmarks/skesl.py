@@ -4,6 +4,7 @@
     python benchmarks/skesl.py pretrain --arm mlm --pool 16000 --steps 500
     python benchmarks/skesl.py finetune --start none --seeds 1 2 3
     python benchmarks/skesl.py finetune --start skesl-16000 --seeds 1 2 3
+    python benchmarks/skesl.py document --dataset sst5 --start skesl-16000 --seeds 1
     python benchmarks/skesl.py report
 
 Pretraining (`configs/pretrain/<arm>-text.yaml`): MiniLM trained end to end on IMDb's unlabelled reviews cut into
@@ -15,6 +16,10 @@ every arm). Run folders: runs/skesl/pretrain/<arm>-<pool>/seed1.
 Fine-tuning: `configs/mm/mosi-text.yaml` (text-regressor, MiniLM fine-tuned end to end, L1) from each starting point
 with the same recipe (`--epochs`, default 4, fewer than the shipped 20 to fit CPU time; the same for every arm),
 selection on validation MAE, test scored once. Runs: runs/skesl/mosi-text/<start>/seed<n>.
+
+Document tasks (`document`): `configs/full-ft.yaml` (MiniLM fine-tuned end to end, mean pooled) on SST-5 or TweetEval
+emotion from each starting point, `--doc-epochs` (default 1) epochs, selection on validation accuracy; runs in
+runs/skesl/<dataset>/<start>/seed<n>.
 
 Report: results/skesl.json, one row per starting point (mean and std over seeds of MMSA's metrics) and paired
 bootstrap differences over test clips and seeds (SKESL minus each control: MAE and non0 Acc-2 with 95 % intervals).
@@ -77,11 +82,42 @@ def finetune(start: str, seeds: list[int], epochs: float, data_dir: str | None) 
     return [run_seed(config, "mosi-text", s, out / f"seed{s}", overrides, data_dir) for s in seeds]
 
 
+def document(dataset: str, start: str, seeds: list[int], epochs: float, data_dir: str | None) -> list[dict]:
+    from common import run_seeds
+
+    overrides = [f"data.train={dataset}", f"train.epochs={epochs}"]
+    if start != "none":
+        overrides.append(f"model.init_from={pretrain_dir(start) / 'best'}")
+    return run_seeds(ROOT / "configs" / "full-ft.yaml", dataset, seeds, RUNS / dataset / start, overrides,
+                     data_dir=data_dir)  # fmt: skip
+
+
+def document_rows(epochs: float) -> list[dict]:
+    """One row per (document dataset, start) with test accuracy and weighted F1 over the seeds run."""
+    from sentimentkit.training.experiment import environment
+
+    rows = []
+    for dataset in ("sst5", "tweeteval-emotion"):
+        for folder in sorted((RUNS / dataset).glob("*")) if (RUNS / dataset).is_dir() else []:
+            tests = [json.loads(p.read_text()) for p in sorted(folder.glob("seed*/test_metrics.json"))]
+            if not tests:
+                continue
+            metrics = {k: summary([float(t[k]) for t in tests]) for k in ("accuracy", "f1_weighted", "f1_macro")}
+            rows.append({
+                "suite": "skesl", "task": "text-classification", "dataset": dataset, "split": "test",
+                "model": f"full-ft from {folder.name}", "backbone": "all-MiniLM-L6-v2", "metrics": metrics,
+                "settings": {"max_length": 80, "epochs": epochs, "selection": "validation accuracy",
+                             "seeds": len(tests), "start": folder.name},
+                "command": command_line(), "env": environment(),
+            })  # fmt: skip
+    return rows
+
+
 SCHEMA = {"has0_acc2": "acc2_has0", "non0_acc2": "acc2_non0", "has0_f1": "f1_has0", "non0_f1": "f1_non0",
           "acc7": "acc7", "mae": "mae", "corr": "corr"}  # fmt: skip
 
 
-def report(epochs: float, data_dir: str | None) -> None:
+def report(epochs: float, doc_epochs: float, data_dir: str | None) -> None:
     from sentimentkit.multimodal.metrics import paired_bootstrap
     from sentimentkit.tasks.multimodal import VALUE, MultimodalRegression
     from sentimentkit.training.experiment import environment
@@ -121,10 +157,13 @@ def report(epochs: float, data_dir: str | None) -> None:
                 comparisons.append({"a": a, "b": b, "metric": metric, "seeds": common, **diff})
     if rows:
         rows[0]["comparisons"] = comparisons
+    rows += document_rows(doc_epochs)
     write_rows("skesl", rows, replace={"suite": "skesl"})
     for row in rows:
         m = row["metrics"]
-        print(row["model"], {k: round(m[k]["mean"], 4) for k in ("mae", "acc2_non0", "corr")}, m["mae"]["n"])
+        print(
+            row["dataset"], row["model"], {k: (round(v["mean"], 4), round(v["std"], 4), v["n"]) for k, v in m.items()}
+        )
     for c in comparisons:
         finite = all(math.isfinite(c[k]) for k in ("mean_diff", "lo", "hi"))
         print(f"{c['a']} - {c['b']} {c['metric']}: {c['mean_diff']:+.4f} [{c['lo']:+.4f}, {c['hi']:+.4f}]" if finite
@@ -133,13 +172,15 @@ def report(epochs: float, data_dir: str | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("pretrain", "finetune", "report"))
+    parser.add_argument("action", choices=("pretrain", "finetune", "document", "report"))
     parser.add_argument("--arm", choices=("skesl", "mlm"))
     parser.add_argument("--pool", type=int, default=16000)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--start", default="none", help="none, or <arm>-<pool> of a finished pretraining run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--epochs", type=float, default=4)
+    parser.add_argument("--dataset", default="sst5", choices=("sst5", "tweeteval-emotion"))
+    parser.add_argument("--doc-epochs", type=float, default=1)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
@@ -153,8 +194,11 @@ def main() -> None:
     elif args.action == "finetune":
         rows = finetune(args.start, args.seeds, args.epochs, args.data_dir)
         print(json.dumps([{"seed": r["seed"], "mae": r["test"]["mae"]} for r in rows]))
+    elif args.action == "document":
+        rows = document(args.dataset, args.start, args.seeds, args.doc_epochs, args.data_dir)
+        print(json.dumps([round(r["accuracy"], 4) for r in rows]))
     else:
-        report(args.epochs, args.data_dir)
+        report(args.epochs, args.doc_epochs, args.data_dir)
 
 
 if __name__ == "__main__":
