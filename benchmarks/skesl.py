@@ -92,7 +92,7 @@ def document(dataset: str, start: str, seeds: list[int], epochs: float, data_dir
                      data_dir=data_dir)  # fmt: skip
 
 
-def document_rows(epochs: float) -> list[dict]:
+def document_rows() -> list[dict]:
     """One row per (document dataset, start) with test accuracy and weighted F1 over the seeds run."""
     from sentimentkit.training.experiment import environment
 
@@ -103,6 +103,8 @@ def document_rows(epochs: float) -> list[dict]:
             if not tests:
                 continue
             metrics = {k: summary([float(t[k]) for t in tests]) for k in ("accuracy", "f1_weighted", "f1_macro")}
+            run = json.loads(next(folder.glob("seed*/experiment.json")).read_text())
+            epochs = run["train"]["epochs"]
             rows.append({
                 "suite": "skesl", "task": "text-classification", "dataset": dataset, "split": "test",
                 "model": f"full-ft from {folder.name}", "backbone": "all-MiniLM-L6-v2", "metrics": metrics,
@@ -117,7 +119,7 @@ SCHEMA = {"has0_acc2": "acc2_has0", "non0_acc2": "acc2_non0", "has0_f1": "f1_has
           "acc7": "acc7", "mae": "mae", "corr": "corr"}  # fmt: skip
 
 
-def report(epochs: float, doc_epochs: float, data_dir: str | None) -> None:
+def report(epochs: float, data_dir: str | None) -> None:
     from sentimentkit.multimodal.metrics import paired_bootstrap
     from sentimentkit.tasks.multimodal import VALUE, MultimodalRegression
     from sentimentkit.training.experiment import environment
@@ -157,7 +159,7 @@ def report(epochs: float, doc_epochs: float, data_dir: str | None) -> None:
                 comparisons.append({"a": a, "b": b, "metric": metric, "seeds": common, **diff})
     if rows:
         rows[0]["comparisons"] = comparisons
-    rows += document_rows(doc_epochs)
+    rows += document_rows()
     write_rows("skesl", rows, replace={"suite": "skesl"})
     for row in rows:
         m = row["metrics"]
@@ -198,7 +200,7 @@ def main() -> None:
         rows = document(args.dataset, args.start, args.seeds, args.doc_epochs, args.data_dir)
         print(json.dumps([round(r["accuracy"], 4) for r in rows]))
     else:
-        report(args.epochs, args.doc_epochs, args.data_dir)
+        report(args.epochs, args.data_dir)
 
 
 if __name__ == "__main__":
