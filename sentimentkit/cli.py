@@ -510,6 +510,27 @@ def evaluate(
 
 
 @app.command()
+def calibrate(
+    model: Annotated[str, typer.Argument(help="Model directory (or a shipped name, with -o).")],
+    data: Annotated[
+        str | None, typer.Option(help="Named dataset or labelled file [default: what the model was validated on].")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write a calibrated copy here instead of in place.")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Benchmark data folder.")] = None,
+) -> None:
+    """Fit a softmax temperature on validation data and store it in the model folder; prints it as JSON."""
+    from .training.calibrate import calibrate as fit
+
+    try:
+        section = fit(model, data, output, data_dir=str(data_dir) if data_dir else None)
+    except (*_user_errors(), FileExistsError) as err:
+        _fail(_message(err))
+    typer.echo(json.dumps(section, indent=2))
+
+
+@app.command()
 def tune(
     config: Annotated[Path, typer.Argument(help="Experiment YAML with a `search` section.")],
     trials: Annotated[int, typer.Option(help="Total number of trials (a resumed search counts finished ones).")] = 20,

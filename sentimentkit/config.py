@@ -33,6 +33,7 @@ class DataConfig:
     label_field: str = "label"  # ... and the label
     max_length: int = 128
     truncation: str = "head"  # "head" or "head+tail" (keep the start and the end of long documents)
+    emoji: str = "words"  # "words": each emoji becomes its name, "(grinning face)"; "keep": as it is ([UNK] to MiniLM)
     train_subset: int | None = None  # use only the first N (shuffled with the seed) training examples
     data_dir: str | None = None  # default: $SENTIMENTKIT_DATA or ../shared/data
     parser: str = "parser-en"  # aspect models with a graph: spaCy pipeline, or "dataset" for the data's own trees

@@ -118,9 +118,13 @@ LEGACY_TASKS = {
 # Keys of the first format that were preprocessing settings at the top level.
 LEGACY_PREPROCESSING = ("max_length", "truncation", "parser", "graph_directed", "graph_self_loops")
 # The keys a Manifest writes itself; `extra` cannot override them.
-MANIFEST_KEYS = ("format", "task", "labels", "model", "preprocessing", "components", "description", "metrics")
+MANIFEST_KEYS = (
+    "format", "task", "labels", "model", "preprocessing", "components", "description", "metrics", "calibration",
+)  # fmt: skip
 # Keys that once lived in model sections but are runtime choices: read and dropped.
 RUNTIME_KEYS = ("implementation",)
+# The language a model reads when its folder does not say (`Manifest.language`).
+DEFAULT_LANGUAGE = "en"
 # The key of an exported folder's graph section (read by `Manifest.onnx`).
 ONNX_KEY = "onnx"
 
@@ -136,7 +140,10 @@ class Manifest:
     kind "model": one trained module (`model` is its config section, a dict with "type"; models.base builds it).
     kind "bundle": several model folders used together (`components`: role -> subfolder, e.g. the aspect model's
     "extractor" and "polarity"). `preprocessing` holds what a task needs to encode as in training (max_length,
-    truncation, parser, graph settings); `extra` keeps the other keys (trained_on, train, validation ...).
+    truncation, parser, graph settings, emoji); `calibration` the temperature that scales the logits before the
+    softmax (`training/calibrate.py`: {"temperature": T, "fit_on": ..., "nll_before": ...}); `language` the
+    language the model reads (inputs that look like another one get a warning); `extra` keeps the other keys
+    (trained_on, train, validation ...).
     """
 
     path: Path
@@ -149,6 +156,18 @@ class Manifest:
     metrics: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    calibration: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def temperature(self) -> float:
+        """The fitted softmax temperature (1.0: the model is not calibrated)."""
+        return float(self.calibration.get("temperature", 1.0))
+
+    @property
+    def language(self) -> str:
+        """The ISO 639-1 code of the language the model reads ("en" unless its folder says otherwise: every
+        backbone this project ships or trains on is English)."""
+        return str(self.extra.get("language", DEFAULT_LANGUAGE))
 
     @property
     def model_type(self) -> str:
@@ -182,6 +201,8 @@ class Manifest:
             out["description"] = self.description
         if self.metrics:
             out["metrics"] = dict(self.metrics)
+        if self.calibration:
+            out["calibration"] = dict(self.calibration)
         return out
 
 
@@ -227,6 +248,10 @@ def manifest_from_dict(raw: Mapping[str, Any], directory: Path, where: str = "co
         if key in raw:
             preprocessing.setdefault(key, raw.pop(key))
     raw.pop("format", None)
+    calibration = raw.pop("calibration", None) or {}
+    temperature = calibration.get("temperature", 1.0) if isinstance(calibration, dict) else None
+    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or not 0 < temperature < float("inf"):
+        raise ManifestError(f"{where}: 'calibration' must be a section whose 'temperature' is a positive number")
     return Manifest(
         path=directory,
         kind=kind,
@@ -238,6 +263,7 @@ def manifest_from_dict(raw: Mapping[str, Any], directory: Path, where: str = "co
         metrics=dict(raw.pop("metrics", None) or {}),
         description=str(raw.pop("description", "")),
         extra=raw,
+        calibration=dict(calibration),
     )
 
 
@@ -247,6 +273,21 @@ def write_manifest(manifest: Manifest, directory: str | Path | None = None) -> P
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CONFIG_FILE
     path.write_text(json.dumps(manifest.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def set_manifest_key(directory: str | Path, key: str, value: Any) -> Path:
+    """Set one top-level key of a model folder's config.json ("calibration", "language"), keeping the rest of the
+    file as it was written (its format included). Returns the file."""
+    if key not in ("calibration", "language"):
+        raise ValueError(f"{key!r}: only 'calibration' and 'language' are set in place; write a Manifest instead")
+    path = Path(directory) / CONFIG_FILE
+    read_manifest(directory)  # the folder must hold a readable manifest
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw[key] = value
+    updated = json.dumps(raw, indent=2, ensure_ascii=False) + "\n"
+    manifest_from_dict(json.loads(updated), Path(directory), str(path))  # the value must read back
+    path.write_text(updated, encoding="utf-8")
     return path
 
 

@@ -255,8 +255,8 @@ class PredictionWriter:
     """Writes predictions as they come: to a .csv or .jsonl file, or as JSON lines to a stream (stdout).
 
     Opening checks the path (format, folder, permission) before any scoring. CSV columns are fixed up front from
-    the label set: id, text, kept columns, label, polarity, score, p_<label>..., aspects (JSON), truncated,
-    chunks, error, warnings (columns a model never fills are left out).
+    the label set: id, text, kept columns, label, polarity, score, p_<label>..., aspects (JSON), language,
+    truncated, chunks, error, warnings (columns a model never fills are left out).
     """
 
     def __init__(
@@ -326,7 +326,7 @@ def output_columns(labels: LabelSet | None, keep: Sequence[str], aspects: bool) 
         columns.extend(f"p_{name}" for name in labels.names)
     if aspects:
         columns.append("aspects")
-    return [*columns, "truncated", "chunks", "error", "warnings"]
+    return [*columns, "language", "truncated", "chunks", "error", "warnings"]
 
 
 def output_values(row: dict[str, Any], columns: list[str]) -> list[Any]:

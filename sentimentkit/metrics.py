@@ -53,3 +53,54 @@ def span_metrics(predicted: Sequence[Sequence[Span]], gold: Sequence[Sequence[Sp
         "predicted": n_predicted,
         "gold": n_gold,
     }
+
+
+ECE_BINS = 15  # equal-width bins of the max probability (Guo et al. 2017)
+
+
+def reliability_bins(probabilities: Any, labels: Sequence[int], bins: int = ECE_BINS) -> list[dict[str, float]]:
+    """The reliability diagram's data: for each of `bins` equal-width bins ((k-1)/bins, k/bins] of the max
+    probability, its lower and upper edge, count, mean confidence and accuracy (None where the bin is empty).
+
+    probabilities: (N, C) rows that sum to 1; labels: the true class ids (N,)."""
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels)
+    if p.ndim != 2 or len(p) != len(y):
+        raise ValueError(f"expected (N, C) probabilities and N labels, got {p.shape} and {y.shape}")
+    if len(y) == 0:
+        raise ValueError("no examples to score")
+    confidence = p.max(-1)
+    correct = p.argmax(-1) == y
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    out = []
+    for k in range(bins):
+        inside = which == k
+        n = int(inside.sum())
+        out.append(
+            {
+                "lower": k / bins,
+                "upper": (k + 1) / bins,
+                "count": n,
+                "confidence": float(confidence[inside].mean()) if n else None,
+                "accuracy": float(correct[inside].mean()) if n else None,
+            }
+        )
+    return out
+
+
+def expected_calibration_error(probabilities: Any, labels: Sequence[int], bins: int = ECE_BINS) -> float:
+    """ECE: the count-weighted mean gap |accuracy - mean confidence| over equal-width bins of the max probability."""
+    table = reliability_bins(probabilities, labels, bins)
+    total = sum(b["count"] for b in table)
+    return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in table if b["count"]) / total)
+
+
+def negative_log_likelihood(probabilities: Any, labels: Sequence[int]) -> float:
+    """The mean -log p(true class) (probabilities floored at 1e-12)."""
+    import numpy as np
+
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels)
+    return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())

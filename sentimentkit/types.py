@@ -194,8 +194,10 @@ class Prediction:
     occurrence with its polarity. id: the input's id (a given id, else its line or record number).
     truncated: the text was longer than the model's window and only its start (or head and tail) was read;
     chunks: with sentence-chunked scoring, how many chunks were scored and averaged. error: why the input got
-    no label (blank, undecodable); warnings: things the user should know (an aspect term that does not occur).
-    fields: other columns of the input record that the user asked to keep.
+    no label (blank, undecodable); warnings: things the user should know (an aspect term that does not occur,
+    text that looks like another language than the model reads). language: the detected language of the text
+    (ISO 639-1 code; None for a blank text or one without letters). fields: other columns of the input record that
+    the user asked to keep.
     """
 
     text: str
@@ -211,6 +213,7 @@ class Prediction:
     error: str | None = None
     warnings: tuple[str, ...] = ()
     fields: tuple[tuple[str, Any], ...] = ()
+    language: str | None = None
 
     def to_dict(self, digits: int | None = 4, aspects: bool | None = None) -> dict[str, Any]:
         """A JSON-ready row: id and text first, then whatever this prediction has (None fields left out).
@@ -230,6 +233,8 @@ class Prediction:
             row["probabilities"] = {k: _round(v, digits) for k, v in self.probabilities.items()}
         if aspects or (aspects is None and self.aspects):
             row["aspects"] = [a.to_dict(digits) for a in self.aspects]
+        if self.language is not None:
+            row["language"] = self.language
         if self.truncated:
             row["truncated"] = True
         if self.chunks is not None:

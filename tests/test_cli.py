@@ -22,7 +22,7 @@ def test_analyze_arguments_json(tiny_model_dir):
     assert [r["text"] for r in rows] == ["good film", "bad film"]
     assert [r["id"] for r in rows] == ["1", "2"]  # the argument's position
     assert list(rows[0])[:2] == ["id", "text"]  # every row starts with its id
-    assert set(rows[0]) == {"id", "text", "label", "polarity", "score", "probabilities"}
+    assert set(rows[0]) == {"id", "text", "label", "polarity", "score", "probabilities", "language"}
     assert -1.0 <= rows[0]["score"] <= 1.0
 
 
@@ -127,7 +127,7 @@ def test_train_then_evaluate_on_your_own_files(tiny_backbone, tmp_path):
     assert summary["validation"]["accuracy"] == 1.0
     meta = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
     assert meta["labels"] == ["neg", "pos"] and meta["task"] == "text-classification.v1"
-    assert meta["preprocessing"] == {"max_length": 16, "truncation": "head"}
+    assert meta["preprocessing"] == {"max_length": 16, "truncation": "head", "emoji": "words"}
     assert (tmp_path / "run" / "experiment.json").exists()  # the run folder records its config
     evaluated = run("evaluate", str(tmp_path / "run" / "best"), str(data))
     assert evaluated.exit_code == 0, evaluated.output

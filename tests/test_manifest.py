@@ -18,7 +18,8 @@ def test_shipped_manifests_are_typed():
     document = read_manifest(PRETRAINED_DIR / "sentiment-en")
     assert document.kind == "model" and document.task == "text-classification.v1"
     assert document.labels == SENTIMENT5 and document.labels.polarity_map is not None
-    assert document.preprocessing == {"max_length": 96, "truncation": "head"}
+    assert document.preprocessing == {"max_length": 96, "truncation": "head", "emoji": "words"}
+    assert document.language == "en" and document.temperature > 1.0  # calibrated on SST-5 validation
     assert document.metrics["sst5_test_accuracy"] == pytest.approx(0.5226)
     bundle = read_manifest(PRETRAINED_DIR / "absa-en")
     assert bundle.kind == "bundle" and bundle.task == "aspect-sentiment.v1" and bundle.model is None

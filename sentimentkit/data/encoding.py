@@ -17,6 +17,7 @@ import numpy as np
 from ..labels import IGNORE_INDEX
 from ..types import AspectExample, DepParse
 from .align import AlignmentError, WordAlignment, adjacency, align_words
+from .preprocess import rewrite
 
 TRUNCATIONS = ("head", "head+tail")
 
@@ -55,17 +56,20 @@ class MultimodalItem:
 
 
 def encode_texts(
-    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head"
+    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, truncation: str = "head", emoji: str = "keep"
 ) -> list[TextItem]:
     """Token ids with special tokens, cut to `max_length` (no targets: the task sets them).
 
     "head" keeps the first tokens; "head+tail" keeps the first quarter and the last three quarters of the
-    budget, which suits long reviews whose verdict often comes at the end (Sun et al. 2019).
+    budget, which suits long reviews whose verdict often comes at the end (Sun et al. 2019). emoji: "words"
+    rewrites each emoji as its name first (`data/preprocess.py`); the text tasks pass their model's setting.
     """
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation {truncation!r}: expected one of {TRUNCATIONS}")
     if max_length < 4:
         raise ValueError(f"max_length must be at least 4, got {max_length}")
+    if emoji != "keep":
+        texts = [rewrite(t, emoji).text for t in texts]
     budget = max_length - 2  # room for [CLS] and [SEP]
     pieces = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"] if texts else []
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id

@@ -17,6 +17,7 @@ from ..labels import IGNORE_INDEX, LabelSet
 from ..types import AspectSentence, Span
 from .align import term_spans, word_spans
 from .encoding import Tokenizer
+from .preprocess import rewrite
 
 
 def bio_tags(words: Sequence[Span], spans: Sequence[Span]) -> list[str]:
@@ -81,11 +82,18 @@ def encode_words(
     labels: LabelSet,
     max_length: int,
     gold: Sequence[Sequence[Span]] | None = None,
+    emoji: str = "keep",
 ) -> list[TagItem]:
-    """Subword-encode worded sentences (a fast tokenizer, words given); tag ids go on each word's first subword."""
+    """Subword-encode worded sentences (a fast tokenizer, words given); tag ids go on each word's first subword.
+
+    emoji: "words" gives the tokenizer each emoji word as its name (`data/preprocess.py`); the word spans, and
+    so every decoded span, stay in the caller's text.
+    """
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError(f"{type(tokenizer).__name__} is not a fast tokenizer; tagging needs word_ids()")
-    pieces = [[text[a:b] for a, b in spans] or [""] for text, spans in zip(texts, words, strict=True)]
+    pieces = [
+        [rewrite(text[a:b], emoji).text for a, b in spans] or [""] for text, spans in zip(texts, words, strict=True)
+    ]
     encoding = tokenizer(pieces, is_split_into_words=True, truncation=True, max_length=max_length)
     items = []
     for i, spans in enumerate(words):
@@ -111,19 +119,19 @@ def encode_words(
 
 
 def encode_training(
-    tokenizer: Tokenizer, sentences: Sequence[AspectSentence], labels: LabelSet, max_length: int
+    tokenizer: Tokenizer, sentences: Sequence[AspectSentence], labels: LabelSet, max_length: int, emoji: str = "keep"
 ) -> list[TagItem]:
     """Sentences -> items with BIO labels, the words cut at term boundaries."""
     golds = [term_spans(s) for s in sentences]
     words = [word_spans(s.text, [x for span in g for x in span]) for s, g in zip(sentences, golds, strict=True)]
     tags = [bio_tags(w, g) for w, g in zip(words, golds, strict=True)]
-    return encode_words(tokenizer, [s.text for s in sentences], words, tags, labels, max_length, golds)
+    return encode_words(tokenizer, [s.text for s in sentences], words, tags, labels, max_length, golds, emoji)
 
 
 def encode_evaluation(
-    tokenizer: Tokenizer, sentences: Sequence[AspectSentence], labels: LabelSet, max_length: int
+    tokenizer: Tokenizer, sentences: Sequence[AspectSentence], labels: LabelSet, max_length: int, emoji: str = "keep"
 ) -> list[TagItem]:
     """Sentences -> items on plain words (what `extract_aspects` sees), with the gold spans to score against."""
     words = [word_spans(s.text) for s in sentences]
     golds = [term_spans(s) for s in sentences]
-    return encode_words(tokenizer, [s.text for s in sentences], words, None, labels, max_length, golds)
+    return encode_words(tokenizer, [s.text for s in sentences], words, None, labels, max_length, golds, emoji)

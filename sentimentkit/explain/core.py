@@ -3,8 +3,10 @@
 The model is the loaded one, run exactly as `Pipeline` runs it (the task's own encoding); only the word-embedding
 lookup is interpolated between a baseline and the text (captum's LayerIntegratedGradients). The baseline replaces
 every content subword by [PAD] and keeps [CLS], [SEP] and the aspect's subwords, so an aspect's explanation says
-what in its context decided its polarity. The explained output is the label's probability, so attributions are
-in probability units and sum (up to `delta`) to probability(text) - probability(baseline).
+what in its context decided its polarity. The explained output is the label's probability (with the model's
+calibration temperature, as the pipeline gives it), so attributions are in probability units and sum (up to
+`delta`) to probability(text) - probability(baseline). Emoji are read as words, as the task reads them; the
+words' subwords map back to the emoji in the text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from ..data.align import find_term, sentence_spans
+from ..data.preprocess import rewrite
 from ..tasks.aspect import AspectPolarity, AspectSentiment, _extract
 from ..tasks.document import TextClassification
 from ..types import AspectExample, Span, TextExample
@@ -66,6 +69,7 @@ class Explainer:
         self.steps, self.internal_batch_size = steps, internal_batch_size
         self.embeddings = _word_embeddings(self.model)
         self.labels = self.task.labels
+        self.temperature = float(getattr(self.task, "temperature", 1.0))  # probabilities as the pipeline gives them
 
     # --- public ------------------------------------------------------------------------------------------------
     def explain(
@@ -96,7 +100,7 @@ class Explainer:
         batch = encoded.batch
         with torch.no_grad():
             out = self.model(batch)
-        probs = torch.softmax(out.logits.float(), -1)[0]
+        probs = torch.softmax(out.logits.float() / self.temperature, -1)[0]
         predicted = int(probs.argmax())
         k = predicted if target is None else self.labels.names.index(target)
         baseline = self._baseline(encoded)
@@ -162,7 +166,7 @@ class Explainer:
             example = AspectExample(text=text, aspect=encoded.aspect or "", spans=tuple(merged))
             edited = self.encode_aspect((example), 0)
         with torch.no_grad():
-            return float(torch.softmax(self.model(edited.batch).logits.float(), -1)[0, k])
+            return float(torch.softmax(self.model(edited.batch).logits.float() / self.temperature, -1)[0, k])
 
     def ranking(self, attribution: Attribution, encoded: Encoded, how: str, seed: int = 0) -> list[int]:
         """Word indices (of `WORD` words, aspect words left out) from most to least important, by `how`."""
@@ -183,8 +187,9 @@ class Explainer:
     def _encode_document(self, text: str) -> Encoded:
         task = self.task
         item = task.encode([TextExample(text=text)])[0]
-        pieces = task.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = [tuple(o) for o in pieces["offset_mapping"]]
+        rw = rewrite(text, task.emoji)  # what the task tokenized (emoji as words); offsets map back to `text`
+        pieces = task.tokenizer(rw.text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = [tuple(rw.old_span(o)) for o in pieces["offset_mapping"]]
         kept = _kept_positions(len(offsets), task.max_length - 2, task.truncation)
         if [pieces["input_ids"][i] for i in kept] != list(item.input_ids[1:-1]):
             raise RuntimeError("explanation encoding drifted from the task's encoding")  # a bug, not user input
@@ -221,15 +226,16 @@ class Explainer:
         from ..data.align import align_words
 
         task = self.task
-        parses = task.parses([example], raw_text=True)
-        item = task.encode([example], raw_text=True, parses=parses)[0]
+        prepared, rw = task.prepare(example, raw_text=True)  # emoji as words; `rw` maps offsets back to the text
+        parses = task.parses([prepared], raw_text=True)
+        item = task.encode([prepared], raw_text=True, parses=parses)[0]
         parse = parses[0] if parses else None
-        alignment = align_words(task.tokenizer, example.text, parse.words if parse is not None else None)
+        alignment = align_words(task.tokenizer, prepared.text, parse.words if parse is not None else None)
         content = list(item.input_ids[1 : 1 + _content_length(item)])
         lo = _find(list(alignment.subword_ids), content)
         spans: list[tuple[int, int] | None] = [None] * len(item.input_ids)
         for i in range(len(content)):
-            spans[1 + i] = tuple(alignment.subword_spans[lo + i])  # type: ignore[assignment]
+            spans[1 + i] = tuple(rw.old_span(alignment.subword_spans[lo + i]))  # type: ignore[assignment]
         aspect_positions = frozenset(i for i, m in enumerate(item.aspect_mask) if m)
         truncated = len(content) < len(alignment.subword_ids)
         return Encoded(
@@ -253,7 +259,7 @@ class Explainer:
         return ids
 
     def _forward(self, template: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-        model = self.model
+        model, temperature = self.model, self.temperature
 
         def forward(input_ids: torch.Tensor) -> torch.Tensor:
             n = input_ids.shape[0]
@@ -264,7 +270,7 @@ class Explainer:
                     v = v.expand(n, *v.shape[1:])
                 values[f.name] = v
             values["input_ids"] = input_ids
-            return torch.softmax(model(replace(template, **values)).logits.float(), -1)
+            return torch.softmax(model(replace(template, **values)).logits.float() / temperature, -1)
 
         return forward
 

@@ -96,10 +96,13 @@ class Pipeline:
         inputs: Inputs,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        language: bool = True,
         **options: Any,
     ) -> list[Prediction]:
         """One Prediction per input, in order. A single string gives a one-element list.
 
+        Each prediction carries the detected language of its text, and a warning when the text is clearly in
+        another language than the model reads (`inference/language.py`); `language=False` skips the detection.
         Options by task: text classification `long_texts="truncate" | "chunks"`; aspect models `aspects=[...]`
         (terms to score in every text, or one list per text; default: extract them).
         """
@@ -111,13 +114,15 @@ class Pipeline:
         doc_options = {k: v for k, v in options.items() if not (self.aspect_pipeline is not None and k == "aspects")}
         with self._precision():
             predictions = self.task.predict(self.model, examples, size, on_batch=on_batch, **doc_options)
-        if self.aspect_pipeline is None:
-            return predictions
-        found = self.aspect_pipeline(examples, batch_size=batch_size, aspects=options.get("aspects"))
-        return [
-            replace(p, aspects=a.aspects, warnings=p.warnings + a.warnings) if p.error is None else p
-            for p, a in zip(predictions, found, strict=True)
-        ]
+        if self.aspect_pipeline is not None:
+            found = self.aspect_pipeline(
+                examples, batch_size=batch_size, aspects=options.get("aspects"), language=False
+            )
+            predictions = [
+                replace(p, aspects=a.aspects, warnings=p.warnings + a.warnings) if p.error is None else p
+                for p, a in zip(predictions, found, strict=True)
+            ]
+        return with_language(predictions, self.manifest.language) if language else predictions
 
     def _precision(self) -> contextlib.AbstractContextManager[Any]:
         """bf16 autocast for a torch model on a bf16 runtime (thread-local: concurrent calls do not interfere)."""
@@ -166,7 +171,7 @@ class AspectPipeline(Pipeline):
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> list[list[AspectPrediction]]:
-        predictions = super().__call__(texts, batch_size=batch_size, on_batch=on_batch, aspects=aspects)
+        predictions = super().__call__(texts, batch_size=batch_size, on_batch=on_batch, aspects=aspects, language=False)
         return [list(p.aspects) for p in predictions]
 
 
@@ -185,6 +190,19 @@ def as_examples(inputs: Inputs | Iterable[str | TextExample]) -> list[TextExampl
             out.append(x)
         else:
             raise TypeError(f"input {i} is a {type(x).__name__}; expected str or TextExample")
+    return out
+
+
+def with_language(predictions: Sequence[Prediction], model_language: str) -> list[Prediction]:
+    """The predictions with their text's detected language, and a warning on text that is decisively in another
+    language than `model_language` (blank inputs, which carry an error, are left as they are)."""
+    from .language import detect, language_warning
+
+    scored = [i for i, p in enumerate(predictions) if p.error is None]
+    out = list(predictions)
+    for i, found in zip(scored, detect([predictions[i].text for i in scored]), strict=True):
+        warning = language_warning(found, model_language)
+        out[i] = replace(out[i], language=found.code, warnings=out[i].warnings + ((warning,) if warning else ()))
     return out
 
 

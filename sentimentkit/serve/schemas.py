@@ -134,6 +134,7 @@ class PredictionOut(BaseModel):
     value: float | None = Field(None, description="A regression model's output.")
     probabilities: dict[str, float] = Field(default_factory=dict)
     aspects: list[AspectOut] | None = None
+    language: str | None = Field(None, description="Detected language of the text (ISO 639-1 code).")
     truncated: bool = False
     chunks: int | None = None
     error: str | None = None
@@ -152,6 +153,7 @@ class PredictionOut(BaseModel):
             value=_round(prediction.value),
             probabilities={k: round(float(v), DIGITS) for k, v in prediction.probabilities.items()},
             aspects=[AspectOut.of(a) for a in prediction.aspects] if with_aspects else None,
+            language=prediction.language,
             truncated=prediction.truncated,
             chunks=prediction.chunks,
             error=prediction.error,

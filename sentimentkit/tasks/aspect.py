@@ -7,13 +7,14 @@ by default); datasets with trees (the `*-corenlp` ones) can use theirs with `dat
 On raw text, the aspects of each text are the given terms (found by character search, every occurrence) or what
 an extractor finds per sentence; each occurrence is scored in its own sentence (the models were trained on
 sentences), and every span is a character span into the caller's text. A bundle (`absa-en`) is a folder whose
-manifest names an "extractor" and a "polarity" component.
+manifest names an "extractor" and a "polarity" component. Emoji are read as words (`prepare` carries the aspect's
+spans through the rewrite), and a calibrated polarity model's logits are divided by its temperature.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import DataConfig, ExperimentConfig
@@ -21,6 +22,7 @@ from ..data.align import find_term, sentence_spans
 from ..data.collate import AspectBatch, pad_aspect_batch
 from ..data.datasets import DATASETS, load_dataset
 from ..data.encoding import AspectItem, Tokenizer, encode_aspect_examples
+from ..data.preprocess import DEFAULT_EMOJI, Rewrite, check_emoji_mode, rewrite
 from ..hub import Manifest, ManifestError, read_manifest
 from ..labels import IGNORE_INDEX, LabelSet
 from ..metrics import classification_metrics
@@ -54,6 +56,8 @@ class AspectPolarity:
     parser: str = "parser-en"
     directed: bool = False
     self_loops: bool = True
+    emoji: str = DEFAULT_EMOJI  # how emoji reach the tokenizer (`data/preprocess.py`)
+    temperature: float = 1.0  # the softmax temperature of a calibrated model (`training/calibrate.py`)
 
     @classmethod
     def _settings(cls, model_type: str) -> tuple[bool, bool]:
@@ -71,7 +75,7 @@ class AspectPolarity:
         tokenizer = load_tokenizer(model_config.backbone)
         task = cls(
             DATASETS.get(data.train).labels, tokenizer, uses_graph, pair, data.max_length, data.parser,
-            data.graph_directed, data.graph_self_loops,
+            data.graph_directed, data.graph_self_loops, check_emoji_mode(data.emoji),
         )  # fmt: skip
         train = task.examples(data.train, "train", data.data_dir)
         validation = task.examples(data.validation or data.train, "validation", data.data_dir)
@@ -103,6 +107,8 @@ class AspectPolarity:
             str(pre.get("parser", DataConfig.parser)),
             bool(pre.get("graph_directed", DataConfig.graph_directed)),
             bool(pre.get("graph_self_loops", DataConfig.graph_self_loops)),
+            check_emoji_mode(str(pre.get("emoji", DEFAULT_EMOJI))),
+            manifest.temperature,
         )
 
     def preprocessing(self) -> dict[str, Any]:
@@ -111,6 +117,7 @@ class AspectPolarity:
             "parser": self.parser,
             "graph_directed": self.directed,
             "graph_self_loops": self.self_loops,
+            "emoji": self.emoji,
         }
 
     def encoding(self) -> dict[str, Any]:
@@ -124,6 +131,22 @@ class AspectPolarity:
         if spec.task != self.name:
             raise ValueError(f"dataset {source!r} ({spec.scheme}) is not an aspect-polarity dataset")
         return load_dataset(source, split, data_dir)
+
+    def own_parses(self, raw_text: bool = False) -> bool:
+        """Whether encoding reads the examples' own parses (`parser: dataset` on dataset examples)."""
+        return self.uses_graph and self.parser == "dataset" and not raw_text
+
+    def prepare(self, example: AspectExample, raw_text: bool = False) -> tuple[AspectExample, Rewrite]:
+        """The example as the model reads it: emoji as words (`data/preprocess.py`), its spans and aspect moved
+        into the rewritten text, and the rewrite (to map offsets back). An example whose own parse is read
+        (`own_parses`) stays as it is: the parse's words fix the text. Preparing twice changes nothing."""
+        if self.own_parses(raw_text):
+            return example, Rewrite(example.text, example.text)
+        rw = rewrite(example.text, self.emoji)
+        if not rw.edits:
+            return example, rw
+        spans = tuple(rw.new_span(span) for span in example.spans)
+        return replace(example, text=rw.text, spans=spans, aspect=rewrite(example.aspect, self.emoji).text), rw
 
     def parses(self, examples: Sequence[AspectExample], raw_text: bool = False) -> list[DepParse | None] | None:
         """One parse per example for graph models (None: use each example's own, for `parser: dataset`).
@@ -149,8 +172,9 @@ class AspectPolarity:
         raw_text: bool = False,
         parses: Sequence[DepParse | None] | None = None,
     ) -> list[AspectItem]:
-        """Examples -> items; polarities -> target ids (here and nowhere else for this task). `parses`: the
-        examples' parses when the caller has them already (default: `self.parses`)."""
+        """Examples -> items; polarities -> target ids (here and nowhere else for this task). The examples are
+        prepared first (`prepare`: emoji as words). `parses`: the parses of the prepared examples when the caller
+        has them already (default: `self.parses`)."""
         label_ids = []
         for k, x in enumerate(examples):
             if x.polarity is None:
@@ -160,6 +184,7 @@ class AspectPolarity:
                 label_ids.append(self.labels.id(x.polarity))
             except KeyError as err:
                 raise KeyError(f"{x.source or x.id or f'example {k}'}: {err.args[0]}") from None
+        examples = [self.prepare(x, raw_text)[0] for x in examples]
         if parses is None:
             parses = self.parses(examples, raw_text)
         return encode_aspect_examples(
@@ -205,7 +230,8 @@ class AspectPolarity:
         items = self.encode(examples, raw_text=True)
         outputs = list(forward_batches(model, self, items, batch_size, on_batch))
         names = self.labels.names
-        for (i, (a, b)), p in zip(owners, softmax(gather_logits(outputs, len(items))), strict=True):
+        probabilities = softmax(gather_logits(outputs, len(items)) / self.temperature)
+        for (i, (a, b)), p in zip(owners, probabilities, strict=True):
             k = int(p.argmax())
             results[i].append(
                 AspectPrediction(

@@ -4,7 +4,8 @@ Data: a named dataset (`data/datasets.py`) or the user's labelled .csv/.jsonl fi
 validation when no validation file is given). Predictions carry the label and its probabilities; polarity and a
 score in [-1, 1] come from the label set where it has them (`LabelSet.polarity_map`, `LabelSet.scale`). Texts
 longer than the model's window are cut (and say so), or scored in sentence chunks whose probabilities are
-averaged, weighted by length (`long_texts="chunks"`).
+averaged, weighted by length (`long_texts="chunks"`). Emoji reach the tokenizer as words (`emoji`, recorded in
+the manifest's preprocessing), and a calibrated model's logits are divided by its temperature before the softmax.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..data.align import sentence_spans
 from ..data.collate import TextBatch, pad_batch
 from ..data.datasets import DATASETS, carve_validation, load_dataset
 from ..data.encoding import TextItem, Tokenizer, encode_texts
+from ..data.preprocess import DEFAULT_EMOJI, check_emoji_mode, rewrite
 from ..hub import Manifest
 from ..labels import IGNORE_INDEX, POLARITIES, LabelSet
 from ..metrics import classification_metrics
@@ -48,13 +50,15 @@ class TextClassification:
     max_length: int = DataConfig.max_length
     truncation: str = "head"
     data: DataConfig = field(default_factory=DataConfig)
+    emoji: str = DEFAULT_EMOJI  # how emoji reach the tokenizer (`data/preprocess.py`)
+    temperature: float = 1.0  # the softmax temperature of a calibrated model (`training/calibrate.py`)
 
     # --- construction -------------------------------------------------------------------------------------
     @classmethod
     def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[TextClassification, TrainingData]:
         """Read the config's data, fix the label set and tokenizer, and encode train and validation."""
         data = config.data
-        task = cls(LabelSet(("_",)), None, data.max_length, data.truncation, data)
+        task = cls(LabelSet(("_",)), None, data.max_length, data.truncation, data, check_emoji_mode(data.emoji))
         train = task.examples(data.train, "train", data.data_dir)
         if data.train in DATASETS:
             task.labels = DATASETS.get(data.train).labels
@@ -97,10 +101,12 @@ class TextClassification:
             tokenizer,
             int(pre.get("max_length", DataConfig.max_length)),
             str(pre.get("truncation", DataConfig.truncation)),
+            emoji=check_emoji_mode(str(pre.get("emoji", DEFAULT_EMOJI))),
+            temperature=manifest.temperature,
         )
 
     def preprocessing(self) -> dict[str, Any]:
-        return {"max_length": self.max_length, "truncation": self.truncation}
+        return {"max_length": self.max_length, "truncation": self.truncation, "emoji": self.emoji}
 
     # --- data ---------------------------------------------------------------------------------------------
     def examples(self, source: str, split: str, data_dir: str | None = None) -> list[TextExample]:
@@ -120,7 +126,7 @@ class TextClassification:
         """Texts -> token ids; labels -> target ids (here and nowhere else for this task)."""
         if self.tokenizer is None:
             raise RuntimeError("the task has no tokenizer yet")
-        items = encode_texts(self.tokenizer, [x.text for x in examples], self.max_length, self.truncation)
+        items = encode_texts(self.tokenizer, [x.text for x in examples], self.max_length, self.truncation, self.emoji)
         out = []
         for item, example in zip(items, examples, strict=True):
             label = IGNORE_INDEX
@@ -216,7 +222,7 @@ class TextClassification:
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         outputs = list(forward_batches(model, self, items, batch_size, on_batch))
-        return softmax(gather_logits(outputs, len(items)))
+        return softmax(gather_logits(outputs, len(items)) / self.temperature)
 
     def _chunked(self, model: nn.Module, inputs: Sequence[TextExample], batch_size: int) -> list[Prediction]:
         """Score each long text as chunks that fit the window; average their probabilities, weighted by length."""
@@ -225,11 +231,13 @@ class TextClassification:
         texts: list[str] = []
         sizes: list[int] = []
         for k, example in enumerate(inputs):
-            for text, tokens in self._chunks(example.text, budget):
+            for text, tokens in self._chunks(
+                rewrite(example.text, self.emoji).text, budget
+            ):  # count as the model reads
                 owners.append(k)
                 texts.append(text)
                 sizes.append(min(tokens, budget))
-        items = encode_texts(self.tokenizer, texts, self.max_length, self.truncation)
+        items = encode_texts(self.tokenizer, texts, self.max_length, self.truncation, self.emoji)
         probs = self._probabilities(model, items, batch_size)
         rows: list[list[int]] = [[] for _ in inputs]
         for j, k in enumerate(owners):

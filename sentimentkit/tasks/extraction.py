@@ -15,6 +15,7 @@ from ..data.align import word_spans
 from ..data.collate import TagBatch, pad_tag_batch
 from ..data.datasets import DATASETS, load_dataset
 from ..data.encoding import Tokenizer
+from ..data.preprocess import DEFAULT_EMOJI, check_emoji_mode
 from ..data.tagging import TagItem, decode_spans, encode_evaluation, encode_training, encode_words
 from ..hub import Manifest
 from ..labels import LabelSet
@@ -36,13 +37,17 @@ class AspectExtraction:
     labels: LabelSet
     tokenizer: Tokenizer
     max_length: int = DataConfig.max_length
+    emoji: str = DEFAULT_EMOJI  # how emoji reach the tokenizer (`data/preprocess.py`)
 
     @classmethod
     def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[AspectExtraction, TrainingData]:
         from ..encoders.text import load_tokenizer
 
         data = config.data
-        task = cls(DATASETS.get(data.train).labels, load_tokenizer(model_config.backbone), data.max_length)
+        task = cls(
+            DATASETS.get(data.train).labels, load_tokenizer(model_config.backbone), data.max_length,
+            check_emoji_mode(data.emoji),
+        )  # fmt: skip
         train = task.examples(data.train, "train", data.data_dir)
         validation = task.examples(data.validation or data.train, "validation", data.data_dir)
         train = subset(train, data.train_subset, config.train.seed)
@@ -58,10 +63,16 @@ class AspectExtraction:
     @classmethod
     def for_inference(cls, manifest: Manifest, tokenizer: Tokenizer) -> AspectExtraction:
         """The task of a model folder, with its tokenizer already loaded (no model, no torch: ONNX folders too)."""
-        return cls(manifest.labels, tokenizer, int(manifest.preprocessing.get("max_length", DataConfig.max_length)))
+        pre = manifest.preprocessing
+        return cls(
+            manifest.labels,
+            tokenizer,
+            int(pre.get("max_length", DataConfig.max_length)),
+            check_emoji_mode(str(pre.get("emoji", DEFAULT_EMOJI))),
+        )
 
     def preprocessing(self) -> dict[str, Any]:
-        return {"max_length": self.max_length}
+        return {"max_length": self.max_length, "emoji": self.emoji}
 
     def examples(self, source: str, split: str, data_dir: str | None = None) -> list[AspectSentence]:
         spec = DATASETS.get(source)
@@ -71,11 +82,11 @@ class AspectExtraction:
 
     def encode(self, examples: Sequence[AspectSentence]) -> list[TagItem]:
         """Training items: words cut at the gold term boundaries, BIO tag ids on each word's first subword."""
-        return encode_training(self.tokenizer, examples, self.labels, self.max_length)
+        return encode_training(self.tokenizer, examples, self.labels, self.max_length, self.emoji)
 
     def encode_for_scoring(self, examples: Sequence[AspectSentence]) -> list[TagItem]:
         """Items on plain words (what inference sees), carrying the gold spans to score against."""
-        return encode_evaluation(self.tokenizer, examples, self.labels, self.max_length)
+        return encode_evaluation(self.tokenizer, examples, self.labels, self.max_length, self.emoji)
 
     def length(self, item: TagItem) -> int:
         return len(item.input_ids)
@@ -103,7 +114,7 @@ class AspectExtraction:
     def extract(self, model: nn.Module, texts: Sequence[str], batch_size: int) -> list[list[Span]]:
         """The aspect term spans of each text (character offsets into that text)."""
         words = [word_spans(text) for text in texts]
-        items = encode_words(self.tokenizer, texts, words, None, self.labels, self.max_length)
+        items = encode_words(self.tokenizer, texts, words, None, self.labels, self.max_length, emoji=self.emoji)
         return self.spans(list(forward_batches(model, self, items, batch_size)), items)
 
     def predict(self, model: nn.Module, inputs: Sequence[Any], batch_size: int, **options: Any) -> list[Prediction]:

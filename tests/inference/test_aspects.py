@@ -103,7 +103,7 @@ def test_extracted_aspects_have_spans_into_the_original_text(absa_dir):
         assert a.confidence == pytest.approx(max(a.probabilities.values()))
     assert absa.extract(TEXT) == [[(a.start, a.end) for a in found]]
     row = prediction.to_dict()
-    assert list(row) == ["id", "text", "aspects"] and [a["aspect"] for a in row["aspects"]] == WORDS
+    assert list(row) == ["id", "text", "aspects", "language"] and [a["aspect"] for a in row["aspects"]] == WORDS
 
 
 def test_aspect_pipeline_keeps_the_first_release_call(absa_dir):
@@ -197,7 +197,7 @@ def test_cli_aspects_json_and_human(absa_dir):
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)
     assert (row["id"], row["text"]) == ("1", "The screen is dim.")
-    assert list(row) == ["id", "text", "aspects"]
+    assert list(row) == ["id", "text", "aspects", "language"]
     [aspect] = row["aspects"]
     assert (aspect["aspect"], aspect["start"], aspect["end"]) == ("screen", 4, 10)
     assert set(aspect) == {"aspect", "start", "end", "polarity", "confidence", "probabilities"}
@@ -231,7 +231,7 @@ def test_cli_aspects_warnings_errors_and_files(absa_dir, tiny_model_dir, tmp_pat
     with (tmp_path / "x.csv").open(newline="") as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert reader.fieldnames == ["id", "text", "aspects", "truncated", "chunks", "error", "warnings"]
+    assert reader.fieldnames == ["id", "text", "aspects", "language", "truncated", "chunks", "error", "warnings"]
     assert [(r["id"], r["text"]) for r in rows] == [("1", "Good food."), ("2", "")]
     assert [a["aspect"] for a in json.loads(rows[0]["aspects"])] == ["Good", "food", "."]
     assert rows[0]["error"] == "" and rows[1]["error"].startswith("blank input")
@@ -259,7 +259,7 @@ def test_cli_analyze_with_aspects(absa_dir, tiny_model_dir, tmp_path):
         reader = csv.DictReader(f)
         [row] = list(reader)
     assert reader.fieldnames[:3] == ["id", "text", "label"]
-    assert reader.fieldnames[-5:] == ["aspects", "truncated", "chunks", "error", "warnings"]
+    assert reader.fieldnames[-6:] == ["aspects", "language", "truncated", "chunks", "error", "warnings"]
     assert [a["aspect"] for a in json.loads(row["aspects"])] == ["Good", "food", "."]
     assert row["label"] and row["warnings"] == "[]"
 
@@ -326,3 +326,21 @@ def test_analyze_adds_aspects_by_default_when_absa_en_is_shipped():
     assert (aspect["aspect"], aspect["polarity"]) == ("waiter", "negative")
     plain = runner.invoke(app, ["analyze", "The waiter was rude.", "--json", "--no-aspects"])
     assert "aspects" not in json.loads(plain.stdout)
+
+
+def test_a_calibrated_polarity_model_softens_aspect_confidence_not_polarity(absa_dir, tmp_path):
+    import shutil
+
+    from sentimentkit.hub import set_manifest_key
+
+    folder = tmp_path / "absa"
+    shutil.copytree(absa_dir, folder)
+    before = sentimentkit.load(str(folder))(TEXT, language=False)[0].aspects
+    set_manifest_key(folder / "polarity", "calibration", {"temperature": 4.0, "fit_on": "test:validation"})
+    pipeline = sentimentkit.load(str(folder))
+    assert pipeline.task.polarity.temperature == 4.0
+    after = pipeline(TEXT, language=False)[0].aspects
+    assert [(a.span, a.polarity) for a in after] == [(a.span, a.polarity) for a in before]
+    for b, a in zip(before, after, strict=True):
+        assert a.confidence < b.confidence or b.confidence == pytest.approx(1 / 3, abs=1e-4)
+        assert a.confidence == pytest.approx(max(a.probabilities.values()))

@@ -47,6 +47,7 @@ def test_train_and_evaluate_iagcn_through_the_cli(tiny_backbone, tmp_path, monke
         "parser": "dataset",
         "graph_directed": False,
         "graph_self_loops": True,
+        "emoji": "words",
     }
     assert not set(meta) & {"max_length", "parser", "graph_directed", "graph_self_loops"}  # not at the top level
     evaluated = runner.invoke(

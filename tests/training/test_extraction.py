@@ -128,7 +128,8 @@ def test_train_and_evaluate_ate_through_the_cli(tiny_backbone, tmp_path, monkeyp
     assert json.loads(trained.stdout)["validation"]["f1_ate"] == 1.0
     meta = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
     assert meta["task"] == "aspect-extraction.v1" and meta["labels"] == ["O", "B-ASP", "I-ASP"]
-    assert meta["format"] == 2 and meta["preprocessing"] == {"max_length": 32} and "max_length" not in meta
+    assert meta["format"] == 2 and "max_length" not in meta
+    assert meta["preprocessing"] == {"max_length": 32, "emoji": "words"}
     evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "run" / "best"), "toy-ate", "--data-dir", str(tmp_path)])
     assert evaluated.exit_code == 0, evaluated.output
     metrics = json.loads(evaluated.stdout)

@@ -1,0 +1,146 @@
+"""Temperature scaling: the fit recovers a known temperature, ECE matches a hand computation, the manifest keeps the
+temperature, every task applies it (labels unchanged), and `calibrate` writes it where it belongs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import sentimentkit
+from sentimentkit.cli import app
+from sentimentkit.hub import ManifestError, read_manifest, set_manifest_key
+from sentimentkit.labels import POLARITY3, SENTIMENT5
+from sentimentkit.metrics import expected_calibration_error, negative_log_likelihood, reliability_bins
+from sentimentkit.tasks.aspect import AspectPolarity
+from sentimentkit.tasks.base import softmax
+from sentimentkit.tasks.document import TextClassification
+from sentimentkit.training.calibrate import calibrate, calibration_summary, fit_temperature
+
+TEXTS = ["A wonderful, moving film.", "Dull and far too long.", "It is a movie.", "Not bad at all."]
+
+
+@pytest.mark.parametrize("true_t", [0.5, 1.0, 2.5])
+def test_the_fit_recovers_a_known_temperature(true_t):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20000, 5))
+    probabilities = softmax(logits / true_t)
+    labels = (probabilities.cumsum(1) > rng.random((len(logits), 1))).argmax(1)  # one draw per row
+    fitted = fit_temperature(logits, labels)
+    assert fitted == pytest.approx(true_t, rel=0.05)
+    before = negative_log_likelihood(softmax(logits), labels)
+    assert negative_log_likelihood(softmax(logits / fitted), labels) <= before + 1e-9
+
+
+def test_the_fit_refuses_bad_input():
+    with pytest.raises(ValueError, match="class ids"):
+        fit_temperature(np.zeros((2, 3)), [0, 3])
+    with pytest.raises(ValueError, match=r"\(N, C\) logits"):
+        fit_temperature(np.zeros((2, 3)), [0])
+
+
+def test_ece_by_hand():
+    # 15 bins of the max probability. Rows 1-2: confidence 0.95, one right and one wrong (last bin: accuracy 0.5,
+    # gap 0.45); row 3: 0.6, right (bin (8/15, 9/15]: gap 0.4); row 4: 0.35 on class 0 (ties go to the first
+    # class), true class 1, wrong (gap 0.35). ECE = (2 * 0.45 + 0.4 + 0.35) / 4.
+    p = np.array([[0.95, 0.05, 0.0], [0.05, 0.95, 0.0], [0.6, 0.4, 0.0], [0.35, 0.3, 0.35]])
+    labels = [0, 0, 0, 1]
+    assert expected_calibration_error(p, labels) == pytest.approx((2 * 0.45 + 0.4 + 0.35) / 4)
+    bins = reliability_bins(p, labels)
+    assert len(bins) == 15 and sum(b["count"] for b in bins) == 4
+    assert bins[14] == {"lower": 14 / 15, "upper": 1.0, "count": 2, "confidence": 0.95, "accuracy": 0.5}
+    assert bins[8]["count"] == 1 and bins[8]["upper"] == pytest.approx(0.6) and bins[8]["accuracy"] == 1.0
+    assert bins[5]["count"] == 1 and bins[5]["accuracy"] == 0.0
+    assert expected_calibration_error(np.eye(3), [0, 1, 2]) == 0.0
+
+
+def test_the_summary_says_what_the_fit_did():
+    logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [4.0, 0.0]])
+    labels = [0, 1, 1, 0]
+    section = calibration_summary(logits, labels, fit_temperature(logits, labels), "mine:validation")
+    assert section["temperature"] > 1 and section["fit_on"] == "mine:validation" and section["n"] == 4
+    assert section["nll_after"] < section["nll_before"] and section["ece_bins"] == 15
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    return folder
+
+
+def test_a_stored_temperature_changes_probabilities_not_labels(model_copy):
+    before = sentimentkit.load(str(model_copy))(TEXTS)
+    set_manifest_key(model_copy, "calibration", {"temperature": 3.0, "fit_on": "test:validation"})
+    pipeline = sentimentkit.load(str(model_copy))
+    assert pipeline.task.temperature == 3.0
+    after = pipeline(TEXTS)
+    assert [p.label for p in after] == [p.label for p in before]
+    for b, a in zip(before, after, strict=True):
+        assert max(a.probabilities.values()) < max(b.probabilities.values())  # softer
+        assert sum(a.probabilities.values()) == pytest.approx(1.0)
+        logits = np.log(np.array(list(b.probabilities.values())))  # logits up to a constant
+        expected = softmax(logits[None] / 3.0)[0]
+        assert np.allclose(list(a.probabilities.values()), expected, atol=1e-5)
+
+
+def test_every_task_reads_the_temperature_from_the_manifest(model_copy):
+    set_manifest_key(model_copy, "calibration", {"temperature": 1.7})
+    manifest = read_manifest(model_copy)
+    assert manifest.temperature == 1.7 and manifest.to_json()["calibration"] == {"temperature": 1.7}
+    assert TextClassification.for_inference(manifest, tokenizer=None).temperature == 1.7  # ONNX folders too
+    polarity = json.loads((model_copy / "config.json").read_text())
+    encoding = {"uses_graph": False, "input_format": "sentence"}
+    polarity.update(task="aspect-polarity", labels=list(POLARITY3.names), preprocessing=encoding)
+    (model_copy / "config.json").write_text(json.dumps(polarity))
+    assert AspectPolarity.for_inference(read_manifest(model_copy), tokenizer=None).temperature == 1.7
+    assert json.loads((model_copy / "config.json").read_text())["calibration"] == {"temperature": 1.7}
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "2", None, float("nan")])
+def test_a_bad_temperature_is_refused(model_copy, bad):
+    raw = json.loads((model_copy / "config.json").read_text())
+    raw["calibration"] = {"temperature": bad}
+    (model_copy / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match="temperature"):
+        read_manifest(model_copy)
+
+
+def test_calibrate_fits_on_labelled_data_and_writes_the_manifest(model_copy, tmp_path):
+    data = tmp_path / "validation.csv"
+    rows = [("text", "label")] + [(t, SENTIMENT5.names[i % 5]) for i, t in enumerate(TEXTS * 5)]
+    data.write_text("\n".join(f'"{a}",{b}' for a, b in rows) + "\n")
+    section = calibrate(model_copy, str(data))
+    assert section["folder"] == str(model_copy) and section["fit_on"] == f"{data}:validation"
+    assert section["n"] == 20 and section["nll_after"] <= section["nll_before"] + 1e-6
+    assert read_manifest(model_copy).calibration["temperature"] == section["temperature"]
+    copy = tmp_path / "copy"
+    runner = CliRunner()
+    result = runner.invoke(app, ["calibrate", str(model_copy), "--data", str(data), "-o", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["folder"] == str(copy) and read_manifest(copy).temperature > 0
+    again = runner.invoke(app, ["calibrate", str(model_copy), "--data", str(data), "-o", str(copy)])
+    assert again.exit_code == 2 and "exists" in again.output
+
+
+def test_calibrate_refuses_the_test_split_and_writing_into_the_package(model_copy):
+    with pytest.raises(ValueError, match="never on the test split"):
+        calibrate(model_copy, "sst5", split="test")
+    with pytest.raises(ValueError, match="-o"):
+        calibrate("sentiment-en")
+    with pytest.raises(ValueError, match="not a text-classification"):
+        calibrate(model_copy, "laptop14")
+
+
+def test_shipped_models_are_calibrated_on_validation():
+    from sentimentkit.hub import PRETRAINED_DIR
+
+    document = read_manifest(PRETRAINED_DIR / "sentiment-en")
+    polarity = read_manifest(PRETRAINED_DIR / "absa-en" / "polarity")
+    assert document.calibration["fit_on"] == "sst5:validation" and document.temperature > 1
+    assert polarity.calibration["fit_on"] == "absa14:validation" and polarity.temperature > 1
+    for manifest in (document, polarity):
+        assert manifest.calibration["ece_after"] < manifest.calibration["ece_before"]
