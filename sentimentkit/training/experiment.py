@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, ExperimentConfig
+from ..config import ConfigError, DataConfig, ExperimentConfig, TrainConfig
 from ..data.datasets import DATASETS, carve_validation
 from ..hub import Manifest, read_manifest, resolve
 from ..models import MODELS, build_model, save_checkpoint
@@ -79,6 +79,11 @@ def check_run_folder(folder: Path, config: ExperimentConfig) -> None:
     if trained and path.exists():  # a run that failed before its first checkpoint claims nothing
         saved = _flat(json.loads(path.read_text(encoding="utf-8")))
         now = _flat(current)
+        # a data or train key added to the config since the run was written counts as unchanged at its default
+        defaults = _flat(json.loads(json.dumps({"data": asdict(DataConfig()), "train": asdict(TrainConfig())})))
+        for key, value in defaults.items():
+            if key not in saved and now.get(key) == value:
+                saved[key] = value
         differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k not in PORTABLE_KEYS)
         if differ:
             changes = "; ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in differ[:8])

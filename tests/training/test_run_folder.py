@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sentimentkit.cli import app
@@ -61,3 +62,21 @@ def test_a_bad_output_template_is_a_config_error(tiny_backbone, tmp_path):
         assert "{seed}" in str(err)
     else:
         raise AssertionError("an unknown placeholder was accepted")
+
+
+def test_a_key_added_to_the_config_since_the_run_was_written_is_no_difference_at_its_default(tmp_path):
+    from sentimentkit.config import ExperimentConfig as Config
+    from sentimentkit.config import from_dict
+    from sentimentkit.training.experiment import RUN_CONFIG, check_run_folder
+
+    config = from_dict(Config, {"model": {"type": "full-ft"}, "output": str(tmp_path)})
+    check_run_folder(tmp_path, config)
+    (tmp_path / "last").mkdir()
+    saved = json.loads((tmp_path / RUN_CONFIG).read_text())
+    del saved["data"]["emoji"]  # written by a version without that key
+    (tmp_path / RUN_CONFIG).write_text(json.dumps(saved))
+    check_run_folder(tmp_path, config)  # at its default: the same run
+    (tmp_path / RUN_CONFIG).write_text(json.dumps(saved))
+    changed = from_dict(Config, {"model": {"type": "full-ft"}, "data": {"emoji": "keep"}, "output": str(tmp_path)})
+    with pytest.raises(ConfigError, match="data.emoji"):
+        check_run_folder(tmp_path, changed)
