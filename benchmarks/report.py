@@ -51,6 +51,14 @@ def main() -> None:
                     + f" | {settings} |"
                 )
             lines.append("")
+            for r in subset:
+                for c in r.get("comparisons") or []:
+                    lines.append(
+                        f"- {c['a']} minus {c['b']}, {c['metric']} (paired bootstrap over test items and seeds "
+                        f"{c['seeds']}): {c['mean_diff']:+.4f} [95 % CI {c['lo']:+.4f}, {c['hi']:+.4f}]"
+                    )
+            if any(r.get("comparisons") for r in subset):
+                lines.append("")
     lines += document_summary(HERE / "results" / "document.json")
     lines += absa_summary(HERE / "results" / "absa.json")
     (HERE / "RESULTS.md").write_text("\n".join(lines))
