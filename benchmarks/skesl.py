@@ -85,7 +85,8 @@ def finetune(start: str, seeds: list[int], epochs: float, data_dir: str | None) 
 def document(dataset: str, start: str, seeds: list[int], epochs: float, data_dir: str | None) -> list[dict]:
     from common import run_seeds
 
-    # fp32 as the mosi-text runs: bf16 autocast (the config's setting) runs about 4x slower on one CPU thread here
+    # fp32 as the mosi-text runs: bf16 autocast (the config's setting) ran about 5x slower per step on one CPU
+    # thread here
     overrides = [f"data.train={dataset}", f"train.epochs={epochs}", "train.bf16=false"]
     if start != "none":
         overrides.append(f"model.init_from={pretrain_dir(start) / 'best'}")
