@@ -4,7 +4,7 @@ Sentiment-word masking (SKESL, Findings of ACL 2023; `../shared/MULTIMODAL.md` s
 with the largest absolute lexicon valence is masked, every occurrence of it, and the model regresses its valence,
 rescaled to [-3, 3] (VADER's [-4, 4] times 0.75, rounded to 3 decimals as the reference does), from the output at
 the word's first occurrence. A sentence without a lexicon word gets one random position masked and the label 0; that
-position is drawn anew each time the sentence is read in training (`draw_fallback`), and once, from a seed, for
+position is drawn anew each time the sentence is read in training (`collate_intensity`), and once, from a seed, for
 validation items so that the held-out score is a fixed function of the model.
 
 Where this differs from the reference code, and why:

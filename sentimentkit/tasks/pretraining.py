@@ -209,6 +209,12 @@ class _Pretraining:
         return task, model
 
 
+def constant_mae(train_labels: Sequence[float], held_labels: Sequence[float]) -> float:
+    """A yardstick for the held-out MAE: that of the best constant prediction learnt from the training labels."""
+    median = float(np.median(train_labels))
+    return float(np.mean([abs(y - median) for y in held_labels]))
+
+
 def _tokens(items: Sequence[Any]) -> int:
     return int(sum(len(x.input_ids) for x in items))
 
@@ -222,15 +228,11 @@ class SentimentWordPretraining(_Pretraining):
 
     @classmethod
     def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[SentimentWordPretraining, TrainingData]:
-        from ..data.lexicon import read_vader
         from ..encoders.text import load_tokenizer
 
         train, held, info = cls._read(config, model_config)
         task = cls(PRETRAINING_LABELS, load_tokenizer(model_config.backbone), config.data.max_length)
-        lexicon = read_vader(vader_path(model_config.lexicon, config.data.data_dir))
-        masker = SentimentWordMasker(
-            task.tokenizer, lexicon, config.data.max_length, model_config.match, model_config.max_words
-        )
+        masker = task.masker(config, model_config)
         train_items = masker.encode(train)
         stats = masker.stats
         masker.stats = MaskingStats()
@@ -238,13 +240,21 @@ class SentimentWordPretraining(_Pretraining):
             masker.encode(held), VALIDATION_SEED, task.tokenizer.mask_token_id, config.data.max_length
         )
         info["train_tokens"] = _tokens(train_items)
-        # a yardstick for the held-out MAE: the best constant prediction learnt from the training labels
-        median = float(np.median([x.label for x in train_items]))
-        info["heldout_mae_of_train_median"] = float(np.mean([abs(x.label - median) for x in held_items]))
-        info["lexicon"] = {"entries": len(lexicon), "match": model_config.match}
+        labels = [x.label for x in train_items], [x.label for x in held_items]
+        info["heldout_mae_of_train_median"] = constant_mae(*labels)
+        info["lexicon"] = {"entries": len(masker.lexicon), "match": model_config.match}
         info["masking"] = {"train": stats.as_dict(), "heldout": masker.stats.as_dict()}
         task.info = info
         return task, TrainingData(train_items, held_items, task._save_extra)
+
+    def masker(self, config: ExperimentConfig, model_config: Any) -> SentimentWordMasker:
+        """The masker of a config: its lexicon, window and matching rule."""
+        from ..data.lexicon import read_vader
+
+        lexicon = read_vader(vader_path(model_config.lexicon, config.data.data_dir))
+        return SentimentWordMasker(
+            self.tokenizer, lexicon, config.data.max_length, model_config.match, model_config.max_words
+        )
 
     def collate(self, items: Sequence[Any]) -> MaskedBatch:
         return collate_intensity(items, self.tokenizer.mask_token_id, self.max_length, self.tokenizer.pad_token_id)

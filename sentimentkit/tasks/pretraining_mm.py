@@ -55,7 +55,7 @@ from ..models.multimodal.skesl import (
 from ..models.pretraining import PRETRAINING_LABELS
 from ..types import MultimodalExample
 from .base import TASKS, Metrics, Outputs, TrainingData
-from .pretraining import ENCODER_DIR, ORDER_SEED, VALIDATION_SEED, SentimentWordPretraining, vader_path
+from .pretraining import ENCODER_DIR, ORDER_SEED, VALIDATION_SEED, SentimentWordPretraining, constant_mae
 
 HELDOUT_SHARE = 0.2  # at most this share of the pool's clips is held out
 JOIN = "+"
@@ -164,11 +164,6 @@ def export_injection(folder: str | Path) -> Path:
     return path
 
 
-def _median_mae(train_targets: Sequence[float], held: Sequence[ClipIntensityItem]) -> float:
-    median = float(np.median(train_targets))
-    return float(np.mean([abs(x.text.label - median) for x in held]))
-
-
 @dataclass
 class MultimodalSentimentWordPretraining(SentimentWordPretraining):
     """SKESL's multimodal pretraining on unlabelled clips (see the module docstring)."""
@@ -180,7 +175,6 @@ class MultimodalSentimentWordPretraining(SentimentWordPretraining):
     def for_training(
         cls, config: ExperimentConfig, model_config: Any
     ) -> tuple[MultimodalSentimentWordPretraining, TrainingData]:
-        from ..data.lexicon import read_vader
         from ..encoders.text import load_tokenizer
         from ..multimodal.example import check_dims
 
@@ -194,10 +188,7 @@ class MultimodalSentimentWordPretraining(SentimentWordPretraining):
         dims = check_dims(clips, f"pretraining clips {data.train!r}")
         train, held = split_clips(clips, model_config.heldout, data.train_subset)
         task = cls(PRETRAINING_LABELS, load_tokenizer(model_config.backbone), data.max_length)
-        lexicon = read_vader(vader_path(model_config.lexicon, data.data_dir))
-        masker = SentimentWordMasker(
-            task.tokenizer, lexicon, data.max_length, model_config.match, model_config.max_words
-        )
+        masker = task.masker(config, model_config)
         train_items = encode_clips(masker, train)
         stats, masker.stats = masker.stats, MaskingStats()
         held_items = encode_clips(masker, held)
@@ -216,9 +207,10 @@ class MultimodalSentimentWordPretraining(SentimentWordPretraining):
             "heldout_speakers": sorted({speaker_of(x) for x in held}),
             "dims": list(dims),
             "train_tokens": int(sum(len(x.text.input_ids) for x in train_items)),
-            # a yardstick for the held-out MAE: the best constant prediction learnt from the training targets
-            "heldout_mae_of_train_median": _median_mae([x.text.label for x in train_items], held_items),
-            "lexicon": {"entries": len(lexicon), "match": model_config.match},
+            "heldout_mae_of_train_median": constant_mae(
+                [x.text.label for x in train_items], [x.text.label for x in held_items]
+            ),
+            "lexicon": {"entries": len(masker.lexicon), "match": model_config.match},
             "masking": {"train": stats.as_dict(), "heldout": masker.stats.as_dict()},
         }
         overrides = {"audio_dim": dims[0], "vision_dim": dims[1]}

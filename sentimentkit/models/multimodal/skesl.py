@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -219,31 +219,12 @@ def _head(width: int, hidden: int, dropout: float) -> nn.Sequential:
 
 
 @dataclass(kw_only=True)
-class MaskedClipBatch:
-    """A multimodal pretraining batch: the masked transcripts of `MaskedBatch` (input_ids, attention_mask (B, L),
-    positions (B, 1)) with the clips' frames as in `MultimodalBatch` (audio (B, T_a, D_a), vision (B, T_v, D_v),
-    masks (B, T) bool, True on real frames). labels (B,): the masked word's rescaled lexicon valence, never the
-    clip's sentiment label; None for a forward pass without targets."""
+class MaskedClipBatch(MultimodalBatch):
+    """A multimodal pretraining batch: a `MultimodalBatch` (transcripts and the clips' frames with their masks) whose
+    transcripts are masked, plus positions (B, 1), the masked word's first token. labels (B,): that word's rescaled
+    lexicon valence, never the clip's sentiment label; None for a forward pass without targets."""
 
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
     positions: torch.Tensor
-    audio: torch.Tensor
-    audio_mask: torch.Tensor
-    vision: torch.Tensor
-    vision_mask: torch.Tensor
-    labels: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return int(self.input_ids.shape[0])
-
-    def to(self, device: str | torch.device) -> MaskedClipBatch:
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        return MaskedClipBatch(**{k: v if v is None else v.to(device) for k, v in moved.items()})
-
-    def without_labels(self) -> MaskedClipBatch:
-        moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        return MaskedClipBatch(**{**moved, "labels": None})
 
 
 def clip_batch(text: MaskedBatch, audio: Sequence[np.ndarray], vision: Sequence[np.ndarray]) -> MaskedClipBatch:
