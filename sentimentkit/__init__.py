@@ -29,6 +29,7 @@ def load(
     merge_adapters: bool = False,
     aspects: str | None = None,
     runtime: Runtime | None = None,
+    backend: str | None = None,
 ) -> Pipeline:
     """A pipeline for a shipped model name (see `available_models()`) or a saved model directory.
 
@@ -37,12 +38,19 @@ def load(
     extractor) each prediction also carries the text's aspects. An aspect model itself (`load("absa-en")`)
     fills `Prediction.aspects` only (its terms, or yours: `pipeline(texts, aspects=["screen"])`).
     `merge_adapters=True` folds LoRA adapters into private backbone copies (slower to load, more memory, faster
-    on large inputs); by default the models of one `load` share one backbone.
+    on large inputs); by default the models of one `load` share one backbone. `backend`: "auto" (the default, or
+    $SENTIMENTKIT_BACKEND) runs a shipped model on ONNX Runtime from a copy compiled once into a cache folder,
+    without importing torch; "torch" runs the checkpoint; "onnx" compiles any model folder on first use.
     """
     from .inference.pipeline import Pipeline
 
     return Pipeline.load(
-        name_or_path, runtime=runtime, batch_size=batch_size, aspects=aspects, merge_adapters=merge_adapters
+        name_or_path,
+        runtime=runtime,
+        batch_size=batch_size,
+        aspects=aspects,
+        merge_adapters=merge_adapters,
+        backend=backend,
     )
 
 

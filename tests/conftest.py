@@ -13,6 +13,19 @@ from sentimentkit.labels import SENTIMENT5
 from sentimentkit.models import build_model, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
+# Compiled copies of the shipped models (the default ONNX backend, `inference/compiled.py`) for this test tree: kept
+# between local runs, built fresh in CI's clean clone; subprocesses the tests start share it.
+os.environ.setdefault("SENTIMENTKIT_CACHE", str(REPO / ".pytest_cache" / "sentimentkit"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_shipped_models() -> None:
+    """Compile the shipped models once, before any test, so that no test's output carries the one-time notice."""
+    from sentimentkit.hub import read_manifest, resolve, shipped_models
+    from sentimentkit.inference.compiled import compiled_folder
+
+    for name in shipped_models():
+        compiled_folder(name, read_manifest(resolve(name).path))
 
 
 @pytest.fixture(scope="session")

@@ -94,14 +94,14 @@ def test_a_broken_config_json_names_the_file_and_key(tmp_path, content, message)
 
 
 def test_analyze_with_aspects_holds_one_backbone():
-    pipeline = sentimentkit.load("sentiment-en", aspects="absa-en")
+    pipeline = sentimentkit.load("sentiment-en", aspects="absa-en", backend="torch")
     backbones = {
         id(pipeline.model.encoder.model),
         id(pipeline.aspect_pipeline.model.polarity.encoder.model),
         id(pipeline.aspect_pipeline.model.extractor.encoder.model),
     }
     assert len(backbones) == 1
-    separate = sentimentkit.load("sentiment-en", aspects="absa-en", merge_adapters=True)
+    separate = sentimentkit.load("sentiment-en", aspects="absa-en", merge_adapters=True, backend="torch")
     assert separate.model.encoder.model is not separate.aspect_pipeline.model.polarity.encoder.model
     texts = ["The battery life is great but the screen is dim.", "Slow service, lovely food."]
     shared, merged = pipeline(texts), separate(texts)

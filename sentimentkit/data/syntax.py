@@ -22,6 +22,7 @@ sentences).
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -48,10 +49,25 @@ class ParserNotFoundError(LookupError):
 
 
 def _spacy() -> Any:
+    """spaCy, imported without torch when this process has not imported torch.
+
+    thinc (spaCy's layer library) imports torch at import time whenever it is installed, which costs seconds of
+    a cold start; the shipped parser is thinc's numpy ops only. So a process that runs its models on ONNX Runtime
+    and has not imported torch imports spaCy with torch hidden (thinc then records torch as absent for this
+    process; torch itself can still be imported later).
+    """
+    if "spacy" in sys.modules:
+        return sys.modules["spacy"]
+    hide = "torch" not in sys.modules
     try:
+        if hide:
+            sys.modules["torch"] = None  # type: ignore[assignment]  # `import torch` raises ImportError
         import spacy
     except ImportError as error:
         raise ImportError('dependency parsing needs spaCy: pip install "sentimentkit[absa]"') from error
+    finally:
+        if hide and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
     return spacy
 
 

@@ -44,6 +44,19 @@ class Encoded:
     offset: int = 0
 
 
+def _torch_pipeline(pipeline: Any) -> Any:
+    """The torch checkpoint behind a pipeline running on ONNX Runtime (gradients need torch)."""
+    from ..inference.pipeline import Pipeline
+
+    again = Pipeline.load(pipeline.source, batch_size=pipeline.batch_size, backend="torch")
+    if again.backend != "torch":
+        raise ValueError(
+            f"{pipeline.source} is an exported ONNX folder: explanations need gradients, so explain the torch "
+            "model it was exported from"
+        )
+    return again
+
+
 class Explainer:
     """Explanations for a loaded pipeline (`sentimentkit.load(...)`): a document model, or an aspect model.
 
@@ -54,6 +67,8 @@ class Explainer:
     def __init__(self, pipeline: Any, steps: int = 50, internal_batch_size: int = 64) -> None:
         if steps < 2:
             raise ValueError(f"steps must be at least 2, got {steps}")
+        if getattr(pipeline, "backend", "torch") == "onnx":
+            pipeline = _torch_pipeline(pipeline)
         task = pipeline.task
         if isinstance(task, TextClassification):
             self.kind, self.task, self.model = "document", task, pipeline.model

@@ -9,6 +9,7 @@ aspect model holds one MiniLM, not three). Loaded pipelines are re-entrant: thre
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,7 @@ from ..hub import Manifest, ModelNotFoundError, read_manifest, resolve, shipped_
 from ..labels import LabelSet
 from ..tasks.base import TASKS, Task
 from ..types import AspectPrediction, Prediction, Span, TextExample
+from .compiled import CompileError, chosen_backend, compiled_folder
 
 Inputs = str | Sequence[str] | Sequence[TextExample]
 
@@ -38,6 +40,12 @@ class Pipeline:
         self.manifest, self.task, self.model, self.batch_size = manifest, task, model, batch_size
         self.aspect_pipeline = aspects  # an aspect pipeline whose predictions fill Prediction.aspects
         self.runtime = runtime or Runtime("native")
+        self.source = str(manifest.path)  # the name or folder it was loaded from (a compiled copy's source model)
+
+    @property
+    def backend(self) -> str:
+        """ "onnx" when the graph runs on ONNX Runtime (an exported folder or a compiled copy), else "torch"."""
+        return "onnx" if self.manifest.onnx is not None else "torch"
 
     @classmethod
     def load(
@@ -48,6 +56,7 @@ class Pipeline:
         batch_size: int = 32,
         aspects: str | None = None,
         merge_adapters: bool = False,
+        backend: str | None = None,
     ) -> Pipeline:
         """A shipped model name (see `sentimentkit.available_models()`) or a model directory.
 
@@ -56,15 +65,26 @@ class Pipeline:
         LoRA adapters into private copies of the backbone instead (slower to load and more memory, faster on
         large inputs). bf16: `runtime=inference_runtime(dtype="bf16")` scores under torch.autocast(bfloat16). A
         folder written by `sentimentkit export --format onnx` runs with ONNX Runtime, without importing torch.
+        backend: "auto" (default; also $SENTIMENTKIT_BACKEND) runs a shipped model on ONNX Runtime from a copy
+        compiled once into a cache folder, "torch" the torch checkpoint, "onnx" a compiled copy of any model
+        folder (`inference/compiled.py`). An explicit `runtime` means torch.
         """
+        choice = chosen_backend(backend)
+        if runtime is not None and backend is None and choice == "auto":  # a torch runtime asked for
+            choice = "torch"
         if runtime is None:
             runtime = inference_runtime(share=not merge_adapters)
+        source = str(name_or_path)
         manifest = _manifest(name_or_path)
+        if manifest.onnx is None and choice != "torch":
+            manifest = _compiled(name_or_path, manifest, choice)
         attached = None
         if aspects is not None:
             if manifest.task in ASPECT_TASKS:
                 raise ValueError(f"{name_or_path!r} is an aspect model already; `aspects` goes with a document model")
-            attached = cls.load(aspects, runtime=runtime, batch_size=batch_size, merge_adapters=merge_adapters)
+            attached = cls.load(
+                aspects, runtime=runtime, batch_size=batch_size, merge_adapters=merge_adapters, backend=choice
+            )
             if attached.manifest.task not in ASPECT_TASKS or not attached.can_extract:
                 raise ValueError(f"aspects={aspects!r} is not an aspect model with an extractor (such as 'absa-en')")
         if manifest.onnx is not None:  # an exported folder: ONNX Runtime, no torch
@@ -75,7 +95,9 @@ class Pipeline:
             task, model = TASKS.get(manifest.task).from_manifest(manifest, runtime)
             if merge_adapters:
                 _merge(model)
-        return cls(manifest, task, model, batch_size, attached, runtime)
+        pipeline = cls(manifest, task, model, batch_size, attached, runtime)
+        pipeline.source = source
+        return pipeline
 
     @classmethod
     def from_pretrained(cls, directory: str, batch_size: int = 32, merge_adapters: bool = False) -> Pipeline:
@@ -218,6 +240,19 @@ def _manifest(name_or_path: str) -> Manifest:
             "`sentimentkit train CONFIG.yaml` or load a shipped model: " + ", ".join(shipped_models())
         )
     return read_manifest(resolved.path)
+
+
+def _compiled(name_or_path: str, manifest: Manifest, choice: str) -> Manifest:
+    """The manifest of the model's compiled ONNX copy, or `manifest` itself where "auto" keeps it on torch."""
+    if choice == "auto" and resolve(name_or_path).kind != "shipped":
+        return manifest
+    try:
+        return read_manifest(compiled_folder(name_or_path, manifest))
+    except CompileError as err:
+        if choice == "onnx":
+            raise
+        warnings.warn(f"{err}; running {name_or_path} on torch", RuntimeWarning, stacklevel=4)
+        return manifest
 
 
 def _merge(model: Any) -> None:
