@@ -122,7 +122,8 @@ def query(
     """Run one SQL statement on a read-only connection (a statement that writes is refused).
 
     The `reviews` view has one row per aspect occurrence: review_id, product_id, text, aspect_term, polarity,
-    sentiment_score, confidence, start_char, end_char, document_label, document_polarity, document_score, model.
+    sentiment_score, confidence, start_char, end_char, document_label, document_polarity, document_score, model,
+    language (the text's detected language).
     """
     try:
         from . import open_store
@@ -155,7 +156,8 @@ def report(
     model: Annotated[str | None, typer.Option(help="Only this document model's predictions (default: all).")] = None,
     top: Annotated[int, typer.Option(help="How many of the most negative aspects to show.")] = 5,
 ) -> None:
-    """A product's aspects by polarity, mean score, and most negative aspects with example sentences.
+    """A product's aspects by polarity, mean score, and most negative aspects with example sentences; its
+    documents by detected language.
 
     Tables (or JSON with --json) and, with -o, a PNG bar chart.
     """
@@ -194,6 +196,9 @@ def _print_report(result: Any) -> None:
         f"[bold]{escape(result.product)}[/bold]: {result.documents} documents, mean document score {mean_doc}; "
         f"{result.mentions} aspect mentions, mean aspect score {mean_aspect}"
     )
+    if result.languages:
+        by_language = ", ".join(f"{code} {n}" for code, n in result.languages.items())
+        console.print(f"documents by language: {escape(by_language)}")
     table = Table("aspect", "mentions", "negative", "neutral", "positive", "mean score", title="Aspects by polarity")
     for a in result.aspects:
         counts = [str(a.polarity.get(p, 0)) for p in ("negative", "neutral", "positive")]

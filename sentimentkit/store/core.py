@@ -178,9 +178,10 @@ class Store:
         `aspect_model` the one that found their aspects (default: `model`). A document whose id, text and models
         are stored already is left as it is; a changed text replaces the document and all its predictions; a new
         model version replaces that model's prediction. A prediction with `error` is stored with its error and
-        no label. `in_transaction(conn)` runs inside the same transaction, after the write lock is taken and before
-        the predictions are written, so a caller's own rows (the monitor's rule state and alerts) commit or roll
-        back with the batch.
+        no label; `Prediction.language` (the text's detected language) is stored beside the label.
+        `in_transaction(conn)` runs inside the same transaction, after the write lock is taken and before the
+        predictions are written, so a caller's own rows (the monitor's rule state and alerts) commit or roll back
+        with the batch.
         """
         batch, duplicates = _by_id(predictions)
         info = ModelInfo.of(model)
@@ -540,6 +541,7 @@ def _prediction(p: Prediction, model_id: int, aspect_id: int | None, now: Any) -
         "chunks": p.chunks,
         "error": p.error,
         "warnings": list(p.warnings),
+        "language": p.language,
         "created_at": now,
     }
 

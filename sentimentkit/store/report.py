@@ -1,6 +1,6 @@
 """A product's aspect report from the store: each aspect's mentions by polarity and mean sentiment score, the
-documents' mean score, and the most negative aspects with example sentences; as data (`Report`), and as a PNG
-bar chart (matplotlib's Agg canvas, no display needed).
+documents' mean score and detected languages, and the most negative aspects with example sentences; as data
+(`Report`), and as a PNG bar chart (matplotlib's Agg canvas, no display needed).
 
 Aspect terms are grouped case-insensitively ("Screen" and "screen" are one aspect).
 """
@@ -52,7 +52,9 @@ class NegativeAspect:
 @dataclass(frozen=True)
 class Report:
     """What `sentimentkit store report --product X` shows. mean_document_score: the documents' mean score (None
-    when no document model gave one); aspects: by mentions, most first; most_negative: lowest mean score first."""
+    when no document model gave one); aspects: by mentions, most first; most_negative: lowest mean score first;
+    languages: documents by detected language, most first (documents without one, such as blank texts or rows
+    stored before the store kept languages, are not counted)."""
 
     product: str
     documents: int
@@ -62,6 +64,7 @@ class Report:
     mean_aspect_score: float | None
     aspects: list[AspectSummary]
     most_negative: list[NegativeAspect]
+    languages: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +80,7 @@ def build_report(store: Store, product: str, *, model: str | None = None, top: i
     term = sa.func.lower(view.aspect_term).label("term")
     with store.reading() as conn:
         documents_count, scored, mean_document = _documents(conn, product, model)
+        languages = _languages(conn, product, model)
         by_polarity = conn.execute(
             sa.select(term, view.polarity, sa.func.count()).where(where).group_by(term, view.polarity)
         ).all()
@@ -95,24 +99,45 @@ def build_report(store: Store, product: str, *, model: str | None = None, top: i
         ]
     mentions = sum(a.mentions for a in aspects)
     mean_aspect = sum(a.mean_score * a.mentions for a in aspects) / mentions if mentions else None
-    return Report(product, documents_count, scored, mean_document, mentions, mean_aspect, aspects, most_negative)
+    return Report(
+        product, documents_count, scored, mean_document, mentions, mean_aspect, aspects, most_negative, languages
+    )
+
+
+# documents with their predictions and the models that made them
+_PREDICTED = documents.join(document_predictions, document_predictions.c.document_id == documents.c.id).join(
+    models, models.c.id == document_predictions.c.model_id
+)
+
+
+def _predicted(product: str, model: str | None) -> Any:
+    """The rows of `_PREDICTED` of one product, by one document model (by name) or by all."""
+    where = documents.c.product_id == product
+    return where if model is None else where & (models.c.name == model)
 
 
 def _documents(conn: sa.Connection, product: str, model: str | None) -> tuple[int, int, float | None]:
     """(documents of the product, those with a document score, their mean score)."""
     total = conn.execute(sa.select(sa.func.count()).where(documents.c.product_id == product)).scalar_one()
-    joined = documents.join(document_predictions, document_predictions.c.document_id == documents.c.id).join(
-        models, models.c.id == document_predictions.c.model_id
-    )
-    where = (documents.c.product_id == product) & document_predictions.c.score.is_not(None)
-    if model is not None:
-        where = where & (models.c.name == model)
+    where = _predicted(product, model) & document_predictions.c.score.is_not(None)
     scored, mean = conn.execute(
         sa.select(sa.func.count(sa.distinct(documents.c.id)), sa.func.avg(document_predictions.c.score))
-        .select_from(joined)
+        .select_from(_PREDICTED)
         .where(where)
     ).one()
     return int(total), int(scored), None if mean is None else float(mean)
+
+
+def _languages(conn: sa.Connection, product: str, model: str | None) -> dict[str, int]:
+    """The product's documents by their predictions' detected language, most first (ties by code)."""
+    language = document_predictions.c.language
+    rows = conn.execute(
+        sa.select(language, sa.func.count(sa.distinct(documents.c.id)))
+        .select_from(_PREDICTED)
+        .where(_predicted(product, model) & language.is_not(None))
+        .group_by(language)
+    ).all()
+    return {code: int(n) for code, n in sorted(rows, key=lambda row: (-row[1], row[0]))}
 
 
 def _examples(conn: sa.Connection, where: Any, term: Any, name: str, limit: int) -> list[Example]:

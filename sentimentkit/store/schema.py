@@ -106,7 +106,8 @@ class Document(Base):
 
 
 class DocumentPrediction(Base):
-    """A document's label by one model version (label NULL and `error` set when the input could not be scored)."""
+    """A document's label by one model version (label NULL and `error` set when the input could not be scored),
+    with its text's detected language."""
 
     __tablename__ = "document_predictions"
 
@@ -121,6 +122,7 @@ class DocumentPrediction(Base):
     chunks: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     warnings: Mapped[list[str]] = mapped_column(default=list)
+    language: Mapped[str | None] = mapped_column(Text)  # detected ISO 639-1 code (NULL: none, or stored before 0003)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
@@ -225,4 +227,5 @@ reviews = Table(
     Column("model", Text),
     Column("aspect_model", Text),
     Column("updated_at", DateTime(timezone=True)),
+    Column("language", Text),  # the document prediction's detected language (migration 0003)
 )

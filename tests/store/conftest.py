@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sentimentkit.hub import Manifest
+from sentimentkit.inference.pipeline import with_language
 from sentimentkit.labels import POLARITY3
 from sentimentkit.types import AspectPrediction, Prediction, TextExample
 
@@ -73,12 +74,14 @@ POSITIVE = ("great", "good", "excellent", "bright", "loud")
 
 class FakePipeline:
     """Scores by keywords, like a model would: each known aspect term gets the polarity of the words of its
-    sentence; the document the mean. `fail_on_call=n` raises on the n-th call (a crash mid-file)."""
+    sentence; the document the mean. `fail_on_call=n` raises on the n-th call (a crash mid-file). `language="en"`
+    adds each text's detected language (and the warning on another language) as a loaded Pipeline does."""
 
-    def __init__(self, name: str = "fake-model", fail_on_call: int | None = None) -> None:
+    def __init__(self, name: str = "fake-model", fail_on_call: int | None = None, language: str | None = None) -> None:
         self.manifest = Manifest(path=Path(name), kind="model", task="text-classification.v1", labels=POLARITY3)
         self.aspect_pipeline = None
         self.fail_on_call = fail_on_call
+        self.language = language
         self.calls = 0
         self.seen: list[str] = []
 
@@ -91,7 +94,7 @@ class FakePipeline:
             x = TextExample(text=x) if isinstance(x, str) else x
             self.seen.append(x.text)
             out.append(fake_prediction(x.text, x.id, x.fields))
-        return out
+        return with_language(out, self.language) if self.language is not None else out
 
 
 def _polarity(sentence: str) -> tuple[str, dict[str, float]]:

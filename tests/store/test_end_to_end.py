@@ -42,8 +42,10 @@ def test_ingest_with_the_shipped_models_and_the_issue_query(db_url, tmp_path):
         assert terms.count("screen") == 2  # PHONE_Y's bright screen is another product
         assert {"battery", "camera"} <= set(terms[:-2]) and min(scores[:-2]) > max(scores[-2:])
         _, labels = store.query(
-            "SELECT label, score FROM document_predictions p JOIN documents d ON d.id = p.document_id WHERE d.id = 'x2'"
+            "SELECT label, score, language FROM document_predictions p JOIN documents d ON d.id = p.document_id "
+            "WHERE d.id = 'x2'"
         )
         assert labels[0][0] in ("negative", "very negative") and labels[0][1] < 0
+        assert labels[0][2] == "en"  # the pipeline's detected language is stored with the label
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "wrote 0" in again.stdout and "skipped 7 unchanged" in again.stdout

@@ -126,3 +126,36 @@ def test_input_errors_are_raised_before_any_run(store, tmp_path):
     with pytest.raises(InputError, match="no column 'nope'"):
         ingest(path, store, FakePipeline(), column="nope")
     assert store.query("SELECT count(*) FROM ingest_runs")[1] == [(0,)]
+
+
+MIXED = [
+    ("en1", "PHONE_Z", "5", "The screen is dim and the speaker is awful."),
+    ("en2", "PHONE_Z", "1", "The screen freezes when I touch it."),
+    ("de1", "PHONE_Z", "1", "Der Screen friert ständig ein und der Akku ist nach zwei Stunden leer."),
+    ("zh1", "PHONE_Z", "2", "这款手机的屏幕经常卡住，电池也不耐用。"),
+    ("blank", "PHONE_Z", "3", ""),
+]
+
+
+def test_ingest_stores_each_text_s_detected_language(store, tmp_path):
+    path = write_csv(tmp_path / "mixed.csv", MIXED)
+    result = run(path, store, FakePipeline(language="en"))
+    assert (result.written, result.errors) == (5, 1)
+    sql = "SELECT document_id, language, warnings FROM document_predictions ORDER BY document_id"
+    _, rows = store.query(sql)
+    assert {i: language for i, language, _ in rows} == {
+        "blank": None,
+        "de1": "de",
+        "en1": "en",
+        "en2": "en",
+        "zh1": "zh",
+    }
+    warnings = {i: w if isinstance(w, list) else json.loads(w) for i, _, w in rows}
+    assert warnings["en1"] == warnings["en2"] == warnings["blank"] == []
+    assert warnings["de1"] == ["input looks like German (de), but this model reads English: the label is unreliable"]
+    assert warnings["zh1"] == ["input looks like Chinese (zh), but this model reads English: the label is unreliable"]
+
+    again = FakePipeline(language="en")  # the language comes from the text: an unchanged text is not scored again
+    rerun = run(path, store, again)
+    assert (rerun.written, rerun.unchanged) == (0, 5) and again.seen == []
+    assert store.query(sql)[1] == rows

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import pytest
 
 from sentimentkit.store import StoreError
 from sentimentkit.store.report import build_report, sentence_around, write_chart
+from sentimentkit.types import Prediction
 
 from .conftest import fake_prediction
 
@@ -55,6 +57,26 @@ def test_report_of_one_model_and_of_an_unknown_product(filled):
     assert build_report(filled, "PHONE_X", model="other").mentions == 0
     empty = build_report(filled, "NOPE")
     assert (empty.documents, empty.aspects, empty.mean_aspect_score) == (0, [], None)
+
+
+def test_report_counts_documents_by_language(store):
+    def scored(id: str, text: str, language: str | None) -> Prediction:
+        return replace(fake_prediction(text, id, (("product_id", "P"),)), language=language)
+
+    batch = [
+        scored("en1", "The screen is bad.", "en"),
+        scored("en2", "Great battery.", "en"),
+        scored("de1", "Der Akku ist schlecht.", "de"),
+        scored("old", "The camera is good.", None),  # stored before the store kept languages
+        scored("blank", "", None),
+    ]
+    store.write(batch, model="fake", source="t")
+    store.write(batch[:1], model="other", source="t")  # a second model's prediction of en1: still one document
+    report = build_report(store, "P")
+    assert report.languages == {"en": 2, "de": 1} and list(report.languages) == ["en", "de"]  # most first
+    assert report.to_dict()["languages"] == {"en": 2, "de": 1}
+    assert build_report(store, "P", model="other").languages == {"en": 1}
+    assert build_report(store, "NOPE").languages == {}
 
 
 def test_chart_is_a_png(filled, tmp_path):

@@ -4,6 +4,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -79,6 +80,105 @@ def test_downgrade_to_base_and_back(store):
         store.query("SELECT * FROM reviews")
     migrate_to_head(store.engine)
     assert store.query("SELECT count(*) FROM reviews")[1] == [(0,)]
+
+
+# the `reviews` view's columns at revisions 0001 and 0002 (0003 adds `language`)
+VIEW_0002 = [
+    "review_id", "product_id", "source", "text", "aspect_term", "polarity", "sentiment_score", "confidence",
+    "start_char", "end_char", "document_label", "document_polarity", "document_score", "model", "aspect_model",
+    "updated_at",
+]  # fmt: skip
+OLD_TEXT = "The screen is bad."
+
+
+def _alembic(conn: Any, command_name: str, revision: str) -> None:
+    """Run Alembic's upgrade or downgrade to `revision` on an open connection (as `migrate_to_head` does)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from sentimentkit.store.core import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    getattr(command, command_name)(config, revision)
+
+
+def _store_at_0002_with_a_row(db_url: str) -> None:
+    """A store as revision 0002 left it: one document scored by "fake-model", with one aspect."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from sentimentkit.store.core import sha256
+
+    engine = sa.create_engine(database_url(db_url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            _alembic(conn, "upgrade", "0002")
+            conn.execute(
+                sa.text("INSERT INTO models (name, task, fingerprint, labels) VALUES ('fake-model', '', '', '[]')")
+            )
+            model = conn.execute(sa.text("SELECT id FROM models")).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO documents (id, source, product_id, text, text_sha256, metadata) "
+                    "VALUES ('old', 't', 'PHONE_X', :text, :sha, '{}')"
+                ),
+                {"text": OLD_TEXT, "sha": sha256(OLD_TEXT)},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO document_predictions (document_id, model_id, label, polarity, score, probabilities, "
+                    "truncated, warnings) VALUES ('old', :model, 'negative', 'negative', -0.85, '{}', :no, '[]')"
+                ),
+                {"model": model, "no": False},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO aspect_sentiments (document_id, prediction_model_id, model_id, term, start_char, "
+                    "end_char, polarity, sentiment_score, confidence, probabilities) "
+                    "VALUES ('old', :model, :model, 'screen', 4, 10, 'negative', -0.85, 0.9, '{}')"
+                ),
+                {"model": model},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_0002_store_keeps_its_rows_with_no_language_and_downgrades(db_url):
+    from sentimentkit.store.core import migrate_to_head
+    from sentimentkit.store.schema import reviews as reviews_view
+
+    _store_at_0002_with_a_row(db_url)
+    with Store(db_url) as store:  # opening upgrades it to the newest revision
+        assert store.query("SELECT version_num FROM sentimentkit_alembic_version")[1] == [(_head(),)]
+        assert store.query("SELECT document_id, label, score, language FROM document_predictions")[1] == [
+            ("old", "negative", -0.85, None)
+        ]
+        columns, rows = store.query("SELECT * FROM reviews")
+        assert columns == [*VIEW_0002, "language"] == list(reviews_view.c.keys())
+        assert [(r[0], r[4], r[10], r[-1]) for r in rows] == [("old", "screen", "negative", None)]
+        assert store.unchanged([("old", OLD_TEXT)], model="fake-model") == {"old"}  # re-ingesting it scores nothing
+        new = replace(fake_prediction("Great battery.", "new", (("product_id", "PHONE_X"),)), language="en")
+        assert store.write([new], model="fake-model", source="t").inserted == 1
+        assert store.query("SELECT review_id, language FROM reviews ORDER BY review_id")[1] == [
+            ("new", "en"),
+            ("old", None),
+        ]
+
+        with store.engine.begin() as conn:
+            _alembic(conn, "downgrade", "0002")
+        assert store.query("SELECT version_num FROM sentimentkit_alembic_version")[1] == [("0002",)]
+        columns, rows = store.query("SELECT * FROM document_predictions ORDER BY document_id")
+        assert "language" not in columns and [r[0] for r in rows] == ["new", "old"]
+        columns, rows = store.query("SELECT * FROM reviews ORDER BY review_id")
+        assert columns == VIEW_0002 and [(r[0], r[4]) for r in rows] == [("new", "battery"), ("old", "screen")]
+
+        migrate_to_head(store.engine)  # and up again: the language dropped by the downgrade is NULL
+        assert store.query("SELECT review_id, language FROM reviews ORDER BY review_id")[1] == [
+            ("new", None),
+            ("old", None),
+        ]
 
 
 def test_write_and_the_issue_query(store):

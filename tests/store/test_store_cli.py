@@ -117,3 +117,26 @@ def test_report_tables_json_and_chart(ingested, tmp_path):
     assert missing.exit_code == 2 and "'PHONE_X', 'PHONE_Y'" in missing.output
     bad_chart = run("report", "--product", "PHONE_X", "--db", db_url, "-o", str(tmp_path / "chart.svg"))
     assert bad_chart.exit_code == 2 and ".png" in bad_chart.output
+
+
+def test_report_and_the_reviews_view_show_the_language(db_url, tmp_path, monkeypatch):
+    from .test_ingest import MIXED
+
+    monkeypatch.setattr(Pipeline, "load", lambda *args, **kwargs: FakePipeline(language="en"))
+    path = write_csv(tmp_path / "mixed.csv", MIXED)
+    result = run("ingest", str(path), "--db", db_url, "--column", "body", "--id-column", "review_id",
+                 "--product-column", "product")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = run("report", "--product", "PHONE_Z", "--db", db_url)
+    assert text.exit_code == 0, text.output
+    assert "documents by language: en 2, de 1, zh 1" in text.stdout
+    data = json.loads(run("report", "--product", "PHONE_Z", "--db", db_url, "--json").stdout)
+    assert data["languages"] == {"en": 2, "de": 1, "zh": 1} and data["documents"] == 5
+    sql = "SELECT review_id, aspect_term, document_label, language FROM reviews ORDER BY review_id, start_char"
+    rows = [json.loads(line) for line in run("query", sql, "--db", db_url, "--json").stdout.splitlines()]
+    assert [(r["review_id"], r["aspect_term"], r["language"]) for r in rows] == [
+        ("de1", "Screen", "de"),
+        ("en1", "screen", "en"),
+        ("en1", "speaker", "en"),
+        ("en2", "screen", "en"),
+    ]
