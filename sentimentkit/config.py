@@ -35,6 +35,7 @@ class DataConfig:
     truncation: str = "head"  # "head" or "head+tail" (keep the start and the end of long documents)
     emoji: str = "words"  # "words": each emoji becomes its name, "(grinning face)"; "keep": as it is ([UNK] to MiniLM)
     train_subset: int | None = None  # use only the first N (shuffled with the seed) training examples
+    per_source: int | None = None  # a mixture ("a + b + c"): at most N training examples of each source (seeded)
     data_dir: str | None = None  # default: $SENTIMENTKIT_DATA or ../shared/data
     parser: str = "parser-en"  # aspect models with a graph: spaCy pipeline, or "dataset" for the data's own trees
     graph_directed: bool = False  # dependency graph: head -> dependent only (default: undirected)

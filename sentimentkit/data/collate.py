@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 
 @dataclass(kw_only=True)
 class TextBatch:
-    """input_ids, attention_mask: (B, T) long; labels: (B,) target ids, or None for inference."""
+    """input_ids, attention_mask: (B, T) long; labels: (B,) target ids, or None for inference. label_groups: (B, G)
+    long, the classes each target allows (padded with -1), where a batch mixes coarse labels in; else None."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     labels: torch.Tensor | None = None
+    label_groups: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -119,8 +121,18 @@ def _targets(items: Sequence[TextItem | AspectItem]) -> torch.Tensor | None:
 
 
 def pad_batch(items: Sequence[TextItem], pad_id: int = 0) -> TextBatch:
-    """Pad text items to the longest member."""
-    return TextBatch(**_tensors(padded_arrays(items, pad_id)), labels=_targets(items))
+    """Pad text items to the longest member; label groups where some item's label allows several classes."""
+    labels = _targets(items)
+    groups = None
+    if labels is not None and any(len(x.allowed) > 1 for x in items):
+        import torch
+
+        width = max(len(x.allowed) for x in items)
+        groups = torch.full((len(items), width), -1, dtype=torch.long)
+        for i, x in enumerate(items):
+            allowed = x.allowed or (x.label,)
+            groups[i, : len(allowed)] = torch.tensor(allowed)
+    return TextBatch(**_tensors(padded_arrays(items, pad_id)), labels=labels, label_groups=groups)
 
 
 def pad_tag_batch(items: Sequence[TagItem], pad_id: int = 0) -> TagBatch:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 import random
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..labels import BINARY, EMOTION4, POLARITY3, SENTIMENT5, LabelSet
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..types import AspectExample, TextExample
 
 SPLITS = ("train", "validation", "test")
 CARVE_FRACTION = 0.1
@@ -52,6 +55,7 @@ SCHEME_TASKS = {
     "sentiment-2": "text-classification.v1",
     "emotion-4": "text-classification.v1",
     "regression": "text-classification.v1",  # MOSI transcripts: the 3-way polarity of the score
+    "polarity-3": "text-classification.v1",  # sentence polarity (negative / neutral / positive)
     "aspect-polarity": "aspect-polarity.v1",
     "aspect-extraction": "aspect-extraction.v1",
 }
@@ -156,6 +160,14 @@ def _tweeteval(split: str, root: Path) -> list[Any]:
     )
 
 
+# TweetEval emotion -> polarity: joy and optimism are positive, anger and sadness negative (no neutral class).
+EMOTION_POLARITY = {"anger": "negative", "joy": "positive", "optimism": "positive", "sadness": "negative"}
+
+
+def _tweeteval_polarity(split: str, root: Path) -> list[Any]:
+    return [replace(x, label=EMOTION_POLARITY[x.label]) for x in _tweeteval(split, root)]
+
+
 def _imdb(split: str, root: Path) -> list[Any]:
     from .readers import read_imdb_csv
 
@@ -167,6 +179,39 @@ def _absa(train: str, test: str) -> Callable[[str, Path], list[Any]]:
         from .readers import read_absa_lines
 
         return list(read_absa_lines(_file(root, train if split == "train" else test)))
+
+    return read
+
+
+def sentence_polarities(aspects: Iterable[AspectExample]) -> tuple[list[TextExample], list[str]]:
+    """Sentence-level polarity from aspect instances: (kept sentences, texts of the mixed ones left out).
+
+    Instances belong to one sentence when their full texts (aspect put back) are equal once runs of whitespace
+    are collapsed (the 3-line files differ in spacing around some aspects, e.g. "delete  key"). A sentence whose
+    aspects all have one polarity gets it; one whose aspects disagree is left out. Sentences come once each, in
+    order of first occurrence, with the collapsed text and the id and source of their first instance.
+    """
+    from ..types import TextExample
+
+    groups: dict[str, list[AspectExample]] = defaultdict(list)
+    for aspect in aspects:
+        groups[" ".join(aspect.text.split())].append(aspect)
+    kept, mixed = [], []
+    for text, instances in groups.items():
+        polarities = {x.polarity for x in instances}
+        if len(polarities) > 1:
+            mixed.append(text)
+            continue
+        first = instances[0]
+        kept.append(TextExample(text=text, label=polarities.pop(), id=first.id, source=first.source))
+    return kept, mixed
+
+
+def _absa_sentences(train: str, test: str) -> Callable[[str, Path], list[Any]]:
+    def read(split: str, root: Path) -> list[Any]:
+        from .readers import read_absa_lines
+
+        return sentence_polarities(read_absa_lines(_file(root, train if split == "train" else test)))[0]
 
     return read
 
@@ -239,6 +284,14 @@ def _register() -> None:
         "SST-5, every distinct phrase of each split's trees (train 159k)",
     )
     _add("tweeteval-emotion", "emotion-4", EMOTION4, _tweeteval, False, "TweetEval emotion (3257/374/1421)")
+    _add(
+        "tweeteval-polarity",
+        "sentiment-2",
+        BINARY,
+        _tweeteval_polarity,
+        False,
+        "TweetEval emotion as polarity: joy, optimism -> positive; anger, sadness -> negative (3257/374/1421)",
+    )
     _add("imdb", "sentiment-2", BINARY, _imdb, True, "IMDb reviews (25000/25000; validation carved from train)")
     absa_sizes = {  # (train incl. the carved validation, test) aspect instances in the shared files
         "laptop14": (2328, 638),
@@ -266,6 +319,29 @@ def _register() -> None:
             True,
             f"{name} aspect polarity, ABSA-PyTorch 3-line split ({absa_sizes[name][0]} train / "
             f"{absa_sizes[name][1]} test; validation carved from train)",
+        )
+    # Sentence polarity from the same files (issue 16): a sentence gets its aspects' polarity when they all agree
+    # and is left out when they disagree (`sentence_polarities`). The carve is stratified over sentences, so no
+    # sentence is in both train and validation. Measured on the shared files: (train, validation, test) sentences
+    # kept; (train file, test file) mixed sentences left out.
+    sentence_counts = {
+        "laptop14": ((1188, 132, 380), (161, 38)),
+        "restaurant14": ((1521, 169, 530), (319, 80)),
+        "twitter": ((5618, 624, 692), (0, 0)),  # one target per tweet, nothing to disagree
+        "restaurant15": ((721, 80, 372), (45, 35)),
+        "restaurant16": ((1057, 117, 408), (79, 19)),
+    }
+    for name, (train, test) in absa_sets.items():
+        (n_train, n_val, n_test), (mixed_train, mixed_test) = sentence_counts[name]
+        _add(
+            f"{name}-sentences",
+            "polarity-3",
+            POLARITY3,
+            _absa_sentences(train, test),
+            True,
+            f"{name} sentence polarity from the aspect file: all aspects agree -> that polarity, else left out "
+            f"({n_train}/{n_val}/{n_test} sentences; {mixed_train} mixed left out of train+validation, "
+            f"{mixed_test} of test; validation carved from train by sentence)",
         )
     # The shipped absa-en's polarity data: the two SemEval-2014 domains together (test: both; score each alone).
     absa14 = (_absa(*absa_sets["laptop14"]), _absa(*absa_sets["restaurant14"]))
@@ -315,3 +391,14 @@ def _register() -> None:
 
 
 _register()
+
+# The sentence-polarity datasets built for retraining the document model `sentiment-en` (issue 16): named
+# text-classification datasets whose labels are polarities (POLARITY3; BINARY for TweetEval, which has no neutral).
+POLARITY_SOURCES = (
+    "laptop14-sentences",
+    "restaurant14-sentences",
+    "restaurant15-sentences",
+    "restaurant16-sentences",
+    "twitter-sentences",
+    "tweeteval-polarity",
+)

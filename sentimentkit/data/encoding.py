@@ -36,11 +36,18 @@ class Tokenizer(Protocol):
 
 @dataclass(frozen=True)
 class TextItem:
-    """One encoded text: token ids with special tokens, its target id, and whether the text was cut to fit."""
+    """One encoded text: token ids with special tokens, its target id, and whether the text was cut to fit.
+
+    A text of a training mixture (`tasks/document.py`) also says which source it came from and, where that source's
+    label is coarser than the model's (a polarity for a 5-point model), the model classes that make up its label
+    (`allowed`; `label` is then the first of them): it trains on their summed probability.
+    """
 
     input_ids: tuple[int, ...]
     label: int = IGNORE_INDEX
     truncated: bool = False
+    source: int = 0
+    allowed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import ConfigError
@@ -20,7 +19,7 @@ from ..data.vocab import SPECIALS
 from ..encoders.pool import Runtime
 from ..labels import LabelSet
 from .base import MODELS, ModelOutput, ModelSpec
-from .document import TASK
+from .document import TASK, classification_loss
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,7 @@ class BiLSTMAttention(nn.Module):
         states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=steps)  # (B, T, 2H)
         pooled, weights = self.attention(states, mask)  # (B, 2H), (B, T)
         logits = self.head(self.dropout(pooled)).float()  # (B, C)
-        loss = None if batch.labels is None else F.cross_entropy(logits, batch.labels)
-        return ModelOutput(logits, loss, {"attention": weights.detach()})
+        return ModelOutput(logits, classification_loss(logits, batch), {"attention": weights.detach()})
 
 
 def build_bilstm_attention(config: BiLSTMAttentionConfig, labels: LabelSet, runtime: Runtime) -> BiLSTMAttention:

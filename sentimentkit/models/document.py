@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -38,8 +39,20 @@ class TextClassifier(nn.Module):
     def forward(self, batch: TextBatch) -> ModelOutput:
         _, pooled = self.encoder(batch.input_ids, batch.attention_mask)  # (B, H)
         logits = self.head(self.dropout(pooled)).float()  # (B, C)
-        loss = None if batch.labels is None else F.cross_entropy(logits, batch.labels)
-        return ModelOutput(logits, loss)
+        return ModelOutput(logits, classification_loss(logits, batch))
+
+
+def classification_loss(logits: torch.Tensor, batch: TextBatch) -> torch.Tensor | None:
+    """Cross-entropy on the batch's labels (None without labels). Where the batch has label groups, each text's
+    loss is -log of the summed probability of the classes its label allows (a polarity on a 5-point head: the
+    likelihood of the label group); a one-class group is plain cross-entropy."""
+    if batch.labels is None:
+        return None
+    if batch.label_groups is None:
+        return F.cross_entropy(logits, batch.labels)
+    groups = batch.label_groups
+    picked = logits.gather(1, groups.clamp(min=0)).masked_fill(groups < 0, float("-inf"))
+    return (torch.logsumexp(logits, -1) - torch.logsumexp(picked, -1)).mean()
 
 
 # Presets: the same model with the adapter fixed, so that configs and result rows name what they train.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..config import DataConfig, ExperimentConfig
+from ..config import ConfigError, DataConfig, ExperimentConfig
 from ..data.align import sentence_spans
 from ..data.collate import TextBatch, pad_batch
 from ..data.datasets import DATASETS, carve_validation, load_dataset
@@ -36,6 +36,39 @@ if TYPE_CHECKING:
 
 LONG_TEXTS = ("truncate", "chunks")
 BLANK = "blank input: there is no text to score"
+MIX = "+"  # data.train "sst5-phrases + imdb + ...": a training mixture of named datasets
+MIX_VALIDATION = 1000  # validation texts per source of a mixture (a fixed sample, the same for every run)
+MIX_VALIDATION_SEED = 0
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source of a training mixture and how its labels reach the model's: each of its labels -> the model
+    classes it allows (one class where the source's labels are the model's; the classes of that polarity where the
+    source is coarser, e.g. IMDb's "positive" -> 5-point "positive" and "very positive")."""
+
+    name: str
+    groups: dict[str, tuple[int, ...]]
+
+    @property
+    def exact(self) -> bool:
+        return all(len(g) == 1 for g in self.groups.values())
+
+
+def source_labels(name: str, labels: LabelSet, model: LabelSet) -> Source:
+    """How source `name`, labelled with `labels`, trains the model's `model` labels (ValueError where it cannot)."""
+    if labels.names == model.names:
+        return Source(name, {n: (model.id(n),) for n in labels.names})
+    if model.polarity_map is None or not set(labels.names) <= set(POLARITIES):
+        raise ValueError(
+            f"mixture source {name!r} has labels {list(labels.names)}, neither the model's {list(model.names)} "
+            f"nor polarities {list(POLARITIES)} that the model's labels map to"
+        )
+    groups = {n: tuple(model.id(m) for m in model.names if model.polarity_map[m] == n) for n in labels.names}
+    empty = [n for n, g in groups.items() if not g]
+    if empty:
+        raise ValueError(f"mixture source {name!r}: no model label has polarity {empty} ({list(model.names)})")
+    return Source(name, groups)
 
 
 @dataclass
@@ -52,6 +85,7 @@ class TextClassification:
     data: DataConfig = field(default_factory=DataConfig)
     emoji: str = DEFAULT_EMOJI  # how emoji reach the tokenizer (`data/preprocess.py`)
     temperature: float = 1.0  # the softmax temperature of a calibrated model (`training/calibrate.py`)
+    sources: tuple[Source, ...] = ()  # a training mixture's sources (validation is scored per source)
 
     # --- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -59,17 +93,10 @@ class TextClassification:
         """Read the config's data, fix the label set and tokenizer, and encode train and validation."""
         data = config.data
         task = cls(LabelSet(("_",)), None, data.max_length, data.truncation, data, check_emoji_mode(data.emoji))
-        train = task.examples(data.train, "train", data.data_dir)
-        if data.train in DATASETS:
-            task.labels = DATASETS.get(data.train).labels
+        if MIX in data.train and not Path(data.train).exists():
+            train, validation = task._mixture(data, config.train.seed)
         else:
-            task.labels = LabelSet.of(data.labels or tuple(sorted({x.label for x in train})))
-        if data.validation is None and data.train not in DATASETS:
-            train, validation = carve_validation(train, lambda x: x.label)
-        else:
-            validation = task.examples(data.validation or data.train, "validation", data.data_dir)
-        check_labels(train, task.labels, "label", "train data")
-        check_labels(validation, task.labels, "label", "validation data")
+            train, validation = task._single(data)
         train = subset(train, data.train_subset, config.train.seed)
         from ..models.base import MODELS
 
@@ -84,6 +111,65 @@ class TextClassification:
 
             task.tokenizer = load_tokenizer(model_config.backbone)
         return task, TrainingData(task.encode(train), task.encode(validation), save_extra, overrides, train)
+
+    @property
+    def validation_source(self) -> str | None:
+        """What a mixture selects on (recorded in the model folder); None: data.validation, as configured."""
+        if not self.sources:
+            return None
+        return f"the validation split of each source (at most {MIX_VALIDATION} texts each), mean accuracy"
+
+    def _single(self, data: DataConfig) -> tuple[list[TextExample], list[TextExample]]:
+        """One source: a named dataset (its validation split) or a file (validation carved, or data.validation)."""
+        if data.per_source is not None:
+            raise ConfigError(f"data.per_source goes with a mixture (data.train 'a {MIX} b'), not {data.train!r}")
+        train = self.examples(data.train, "train", data.data_dir)
+        if data.train in DATASETS:
+            self.labels = DATASETS.get(data.train).labels
+        else:
+            self.labels = LabelSet.of(data.labels or tuple(sorted({x.label for x in train})))
+        if data.validation is None and data.train not in DATASETS:
+            train, validation = carve_validation(train, lambda x: x.label)
+        else:
+            validation = self.examples(data.validation or data.train, "validation", data.data_dir)
+        check_labels(train, self.labels, "label", "train data")
+        check_labels(validation, self.labels, "label", "validation data")
+        return train, validation
+
+    def _mixture(self, data: DataConfig, seed: int) -> tuple[list[TextExample], list[TextExample]]:
+        """Several named datasets at once. The first sets the model's labels; a coarser one (polarities) trains the
+        classes of each polarity together (`Source`). Each source keeps its own validation split (at most
+        MIX_VALIDATION texts of it), and selection reads the mean of the per-source accuracies."""
+        names = [n.strip() for n in data.train.split(MIX)]
+        for name in names:
+            if name not in DATASETS or DATASETS.get(name).task != self.name:
+                known = ", ".join(n for n in DATASETS.names() if DATASETS.get(n).task == self.name)
+                raise ConfigError(f"data.train {data.train!r}: {name!r} is not a named text dataset ({known})")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"data.train {data.train!r} names a source twice")
+        if data.validation is not None:
+            raise ConfigError(
+                f"data.validation {data.validation!r}: a mixture selects on each source's own validation split; "
+                "leave data.validation unset"
+            )
+        self.labels = DATASETS.get(names[0]).labels
+        sources, train, validation = [], [], []
+        for index, name in enumerate(names):
+            spec = DATASETS.get(name)
+            source = source_labels(name, spec.labels, self.labels)
+            sources.append(source)
+            part = load_dataset(name, "train", data.data_dir)
+            held = load_dataset(name, "validation", data.data_dir)
+            check_labels(part, spec.labels, "label", f"train data of {name}")
+            check_labels(held, spec.labels, "label", f"validation data of {name}")
+            part = subset(part, data.per_source, seed)
+            held = subset(held, MIX_VALIDATION, MIX_VALIDATION_SEED) if len(held) > MIX_VALIDATION else held
+            # the source's index travels in `fields` to `encode`, which turns its label into the allowed classes
+            tag = (("_mixture_source", index),)
+            train += [replace(x, fields=x.fields + tag) for x in part if x.label is not None]
+            validation += [replace(x, fields=x.fields + tag) for x in held if x.label is not None]
+        self.sources = tuple(sources)
+        return train, validation
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[TextClassification, nn.Module]:
@@ -129,13 +215,18 @@ class TextClassification:
         items = encode_texts(self.tokenizer, [x.text for x in examples], self.max_length, self.truncation, self.emoji)
         out = []
         for item, example in zip(items, examples, strict=True):
-            label = IGNORE_INDEX
-            if example.label is not None:
+            label, index, allowed = IGNORE_INDEX, 0, ()
+            mixture = dict(example.fields).get("_mixture_source") if self.sources else None
+            if mixture is not None and example.label is not None:
+                index = int(mixture)
+                allowed = self.sources[index].groups[example.label]
+                label = allowed[0]
+            elif example.label is not None:
                 try:
                     label = self.labels.id(example.label)
                 except KeyError as err:
                     raise KeyError(f"{example.source or example.id}: {err.args[0]}") from None
-            out.append(replace(item, label=label))
+            out.append(replace(item, label=label, source=index, allowed=allowed))
         return out
 
     def length(self, item: TextItem) -> int:
@@ -146,8 +237,28 @@ class TextClassification:
 
     # --- scoring ------------------------------------------------------------------------------------------
     def score(self, outputs: Outputs, items: Sequence[TextItem]) -> Metrics:
-        predicted = gather_logits(outputs, len(items)).argmax(-1).tolist()
-        return classification_metrics([x.label for x in items], predicted, self.labels)
+        logits = gather_logits(outputs, len(items))
+        if self.sources:
+            return self._mixture_metrics(logits, items)
+        return classification_metrics([x.label for x in items], logits.argmax(-1).tolist(), self.labels)
+
+    def _mixture_metrics(self, logits: np.ndarray, items: Sequence[TextItem]) -> Metrics:
+        """Accuracy per source, each at its own granularity (a coarse source: the label group with the largest
+        summed probability), and their unweighted mean as "accuracy" (what selection reads)."""
+        probabilities = softmax(logits)
+        metrics: Metrics = {}
+        for index, source in enumerate(self.sources):
+            rows = [i for i, x in enumerate(items) if x.source == index]
+            if not rows:
+                continue
+            groups = list(dict.fromkeys(source.groups.values()))
+            right = 0
+            for i in rows:
+                sums = [float(probabilities[i, list(g)].sum()) for g in groups]
+                right += groups[int(np.argmax(sums))] == (items[i].allowed or (items[i].label,))
+            metrics[f"accuracy_{source.name}"] = right / len(rows)
+        metrics["accuracy"] = float(np.mean(list(metrics.values())))
+        return metrics
 
     def evaluate(self, model: nn.Module, examples: Sequence[TextExample], batch_size: int) -> Metrics:
         """Metrics on labelled examples. Polarity labels (negative / neutral / positive) on a model with a finer scale
