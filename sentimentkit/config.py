@@ -27,7 +27,9 @@ class DataConfig:
     """Which named datasets to train and select on, and how texts are cut."""
 
     train: str = "sst5"  # a named dataset, or a labelled .csv/.jsonl file of your own
-    validation: str | None = None  # named dataset (its validation split) or file; default: from `train`
+    # named dataset (its validation split) or file; default: from `train`. A mixture: {source: dataset} picks another
+    # dataset's validation split for a source (SST-5 phrases selected on SST-5 sentences: {sst5-phrases: sst5})
+    validation: str | dict[str, str] | None = None
     labels: tuple[str, ...] | None = None  # for your own files: the label order (default: sorted train labels)
     text_field: str = "text"  # for your own files: the column/field holding the text
     label_field: str = "label"  # ... and the label
@@ -35,7 +37,9 @@ class DataConfig:
     truncation: str = "head"  # "head" or "head+tail" (keep the start and the end of long documents)
     emoji: str = "words"  # "words": each emoji becomes its name, "(grinning face)"; "keep": as it is ([UNK] to MiniLM)
     train_subset: int | None = None  # use only the first N (shuffled with the seed) training examples
-    per_source: int | None = None  # a mixture ("a + b + c"): at most N training examples of each source (seeded)
+    # a mixture ("a + b + c"): at most N training examples of each source (a seeded sample), or per source by name
+    # ({sst5-phrases: 40000, "*": 4000}; "*" for the others, which are whole without it)
+    per_source: int | dict[str, int] | None = None
     data_dir: str | None = None  # default: $SENTIMENTKIT_DATA or ../shared/data
     parser: str = "parser-en"  # aspect models with a graph: spaCy pipeline, or "dataset" for the data's own trees
     graph_directed: bool = False  # dependency graph: head -> dependent only (default: undirected)
@@ -170,4 +174,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         raise ConfigError(f"{path}: {err}") from None
     if "type" not in config.model:
         raise ConfigError(f"{path}: model.type is missing; it names a registered model")
+    mixture = "+" in config.data.train
+    for key in ("validation", "per_source"):
+        if isinstance(getattr(config.data, key), dict) and not mixture:
+            raise ConfigError(f"{path}: data.{key} as a mapping goes with a mixture (data.train 'a + b')")
     return config

@@ -71,6 +71,19 @@ def source_labels(name: str, labels: LabelSet, model: LabelSet) -> Source:
     return Source(name, groups)
 
 
+def _per_source(value: int | dict[str, int] | None, names: Sequence[str]) -> dict[str, int | None]:
+    """data.per_source -> each source's cap (None: all of it); names a key that is not a source -> ConfigError."""
+    if not isinstance(value, dict):
+        return dict.fromkeys(names, value)
+    unknown = sorted(set(value) - {*names, "*"})
+    if unknown:
+        raise ConfigError(f"data.per_source names {unknown}, which are not sources of the mixture ({list(names)})")
+    bad = {k: v for k, v in value.items() if not isinstance(v, int) or isinstance(v, bool) or v < 1}
+    if bad:
+        raise ConfigError(f"data.per_source: expected a positive whole number per source, got {bad}")
+    return {name: value.get(name, value.get("*")) for name in names}
+
+
 @dataclass
 class TextClassification:
     """The text-classification task for one label set, tokenizer and window."""
@@ -117,7 +130,10 @@ class TextClassification:
         """What a mixture selects on (recorded in the model folder); None: data.validation, as configured."""
         if not self.sources:
             return None
-        return f"the validation split of each source (at most {MIX_VALIDATION} texts each), mean accuracy"
+        held = dict(self.data.validation or {})
+        parts = [f"{s.name}: {held[s.name]}" for s in self.sources if s.name in held]
+        other = f" ({', '.join(parts)})" if parts else ""
+        return f"the validation split of each source{other}, at most {MIX_VALIDATION} texts each, mean accuracy"
 
     def _single(self, data: DataConfig) -> tuple[list[TextExample], list[TextExample]]:
         """One source: a named dataset (its validation split) or a file (validation carved, or data.validation)."""
@@ -147,22 +163,30 @@ class TextClassification:
                 raise ConfigError(f"data.train {data.train!r}: {name!r} is not a named text dataset ({known})")
         if len(set(names)) != len(names):
             raise ConfigError(f"data.train {data.train!r} names a source twice")
-        if data.validation is not None:
+        if data.validation is not None and not isinstance(data.validation, dict):
             raise ConfigError(
                 f"data.validation {data.validation!r}: a mixture selects on each source's own validation split; "
-                "leave data.validation unset"
+                "leave data.validation unset, or map a source to another dataset's ({{sst5-phrases: sst5}})"
             )
+        held_from = dict(data.validation or {})
+        unknown = sorted(set(held_from) - set(names))
+        if unknown:
+            raise ConfigError(f"data.validation names {unknown}, which are not sources of the mixture ({names})")
         self.labels = DATASETS.get(names[0]).labels
+        caps = _per_source(data.per_source, names)
         sources, train, validation = [], [], []
         for index, name in enumerate(names):
             spec = DATASETS.get(name)
             source = source_labels(name, spec.labels, self.labels)
             sources.append(source)
             part = load_dataset(name, "train", data.data_dir)
-            held = load_dataset(name, "validation", data.data_dir)
+            other = held_from.get(name, name)
+            if other not in DATASETS or DATASETS.get(other).labels != spec.labels:
+                raise ConfigError(f"data.validation {{{name}: {other}}}: not a named dataset with the labels of {name}")
+            held = load_dataset(other, "validation", data.data_dir)
             check_labels(part, spec.labels, "label", f"train data of {name}")
-            check_labels(held, spec.labels, "label", f"validation data of {name}")
-            part = subset(part, data.per_source, seed)
+            check_labels(held, spec.labels, "label", f"validation data of {name} ({other})")
+            part = subset(part, caps[name], seed)
             held = subset(held, MIX_VALIDATION, MIX_VALIDATION_SEED) if len(held) > MIX_VALIDATION else held
             # the source's index travels in `fields` to `encode`, which turns its label into the allowed classes
             tag = (("_mixture_source", index),)

@@ -118,4 +118,33 @@ def test_mixture_configs_are_checked(tiny_backbone, tmp_path, sources):
         prepare(load_experiment(_config(tmp_path, tiny_backbone, "mix-five + mix-emo")))
     with pytest.raises(ConfigError, match="data.per_source goes with a mixture"):
         prepare(load_experiment(_config(tmp_path, tiny_backbone, "mix-five", ", per_source: 5")))
+    with pytest.raises(ConfigError, match=r"data.per_source names \['mix-tw0'\]"):
+        prepare(load_experiment(_config(tmp_path, tiny_backbone, "mix-five + mix-two", ", per_source: {mix-tw0: 3}")))
+    with pytest.raises(ConfigError, match="not a named dataset with the labels of mix-two"):
+        prepare(
+            load_experiment(_config(tmp_path, tiny_backbone, "mix-five + mix-two", ", validation: {mix-two: mix-five}"))
+        )
+    with pytest.raises(ConfigError, match="data.validation as a mapping goes with a mixture"):
+        load_experiment(_config(tmp_path, tiny_backbone, "mix-five", ", validation: {mix-five: mix-five}"))
     assert MIX_VALIDATION == 1000
+
+
+def test_per_source_caps_by_name(tiny_backbone, tmp_path, sources):
+    config = _config(tmp_path, tiny_backbone, "mix-five + mix-two", ", per_source: {mix-two: 6, '*': 30}")
+    data = prepare(load_experiment(config)).data
+    assert sum(x.source == 0 for x in data.train) == 30 and sum(x.source == 1 for x in data.train) == 6
+
+
+def test_a_source_may_select_on_another_datasets_validation_split(tiny_backbone, tmp_path, sources, monkeypatch):
+    monkeypatch.setitem(
+        DATASETS._items, "mix-two-b", DatasetSpec("mix-two-b", "sentiment-2", BINARY, _five_as_two, False, "")
+    )
+    config = _config(tmp_path, tiny_backbone, "mix-five + mix-two", ", validation: {mix-two: mix-two-b}")
+    prepared = prepare(load_experiment(config))
+    held = [x for x in prepared.data.validation if x.source == 1]
+    assert len(held) == 6  # mix-two-b's validation split, not mix-two's (8)
+    assert "mix-two: mix-two-b" in prepared.task.validation_source
+
+
+def _five_as_two(split: str, root) -> list[TextExample]:
+    return [TextExample(f"fine {i}", "positive" if i % 2 else "negative") for i in range(6)]
