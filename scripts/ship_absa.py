@@ -82,6 +82,15 @@ def _copy_half(source: Path, target: Path) -> None:
     )
 
 
+CALIBRATION = """
+## Calibration
+
+Probabilities are temperature-scaled (T = {temperature:.3f}, fit on {fit_on}): expected calibration error there
+{ece_before:.4f} -> {ece_after:.4f}, NLL {nll_before:.4f} -> {nll_after:.4f}. `python benchmarks/calibration.py`
+reports ECE before and after on every test set, with reliability diagrams.
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("extractor", type=Path, help="an ate run folder (best/)")
@@ -92,6 +101,11 @@ def main() -> None:
         "--description",
         default="English aspect-based sentiment: finds the aspect terms of a text (or takes yours) and gives each "
         "occurrence a polarity (negative, neutral, positive) with a confidence and its character span.",
+    )
+    parser.add_argument(
+        "--calibrate-on",
+        default=None,
+        help="dataset whose validation split fits the softmax temperature (default: the one the model was selected on)",
     )
     args = parser.parse_args()
 
@@ -125,6 +139,10 @@ def main() -> None:
         description=args.description,
     )
     write_manifest(bundle)
+    # the shipped probabilities are temperature-scaled: fit on validation data, written into the manifest
+    from sentimentkit.training.calibrate import calibrate
+
+    calibration = calibrate(str(target), args.calibrate_on, data_dir=getattr(args, "data_dir", None))
     ex_model, pol_model = ex_meta.model, pol_meta.model
     card = CARD.format(
         description=args.description,
@@ -155,6 +173,7 @@ def main() -> None:
         ex_val=ex_meta.extra["validation"]["f1_ate"],
         pol_val=pol_meta.extra["validation"]["accuracy"],
     )
+    card += CALIBRATION.format(**calibration)
     (target / "README.md").write_text(card)
     print(json.dumps(metrics, indent=2))
     print(f"shipped {args.name} -> {target.relative_to(REPO)}")

@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from ..hub import PRETRAINED_DIR, Manifest, read_manifest, shipped_models
+from ..inference.compiled import cache_root
 from ..labels import LabelSet
 from ..types import AspectPrediction, Prediction
 from . import ReadOnlyError, StoreError
@@ -57,6 +58,9 @@ class ModelInfo:
         if not isinstance(manifest, Manifest):
             raise StoreError(f"model must be a name, a ModelInfo or a loaded Pipeline, not {type(model).__name__}")
         path = Path(manifest.path)
+        source = getattr(model, "source", None)
+        if isinstance(source, str) and manifest.onnx is not None and path.is_relative_to(cache_root()):
+            return _named(source)  # a compiled copy (inference/compiled.py) is its source model, on any backend
         return cls.from_manifest(path.name if path.parent == PRETRAINED_DIR else str(path), manifest)
 
     @classmethod

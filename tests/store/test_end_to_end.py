@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from sentimentkit.cli import app
 from sentimentkit.store import Store
+from sentimentkit.store.core import ModelInfo
 
 ISSUE_QUERY = (
     "SELECT aspect_term, sentiment_score FROM reviews WHERE product_id = 'PHONE_X' ORDER BY sentiment_score DESC"
@@ -47,5 +48,8 @@ def test_ingest_with_the_shipped_models_and_the_issue_query(db_url, tmp_path):
         )
         assert labels[0][0] in ("negative", "very negative") and labels[0][1] < 0
         assert labels[0][2] == "en"  # the pipeline's detected language is stored with the label
+        # the compiled ONNX copies the CLI ran are recorded as the shipped models they were compiled from
+        _, named = store.query("SELECT name, fingerprint FROM models ORDER BY name")
+        assert named == [(n, ModelInfo.of(n).fingerprint) for n in ("absa-en", "sentiment-en")]
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "wrote 0" in again.stdout and "skipped 7 unchanged" in again.stdout
