@@ -28,6 +28,7 @@ bootstrap differences over test clips and seeds (SKESL minus each control: MAE a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 from pathlib import Path
@@ -159,8 +160,27 @@ def report(epochs: float, data_dir: str | None) -> None:
             for metric in ("mae", "non0_acc2"):
                 diff = paired_bootstrap(pa, pb, truth, metric, n=2000, seed=0)
                 comparisons.append({"a": a, "b": b, "metric": metric, "seeds": common, **diff})
+    # the data-size claim: each larger SKESL pool against the next smaller one (same steps, same fine-tuning)
+    sizes = sorted((int(s.split("-")[1]), s) for s in values if s.startswith("skesl-"))
+    for (_, small), (_, big) in itertools.pairwise(sizes):
+        common = sorted(set(values[big]) & set(values[small]))
+        if not common:
+            continue
+        pa, pb = np.stack([values[big][s] for s in common]), np.stack([values[small][s] for s in common])
+        for metric in ("mae", "non0_acc2"):
+            diff = paired_bootstrap(pa, pb, truth, metric, n=2000, seed=0)
+            comparisons.append({"a": big, "b": small, "metric": metric, "seeds": common, **diff})
     if rows:
         rows[0]["comparisons"] = comparisons
+        by_start = {r["settings"]["start"]: r["metrics"]["mae"]["mean"] for r in rows}
+        curve = [(n, by_start[s]) for n, s in sizes if s in by_start]
+        if len(curve) > 1:  # monotone: every larger pool gives a lower mean test MAE (on the largest pool's row)
+            largest = next(r for r in rows if r["settings"]["start"] == sizes[-1][1])
+            largest["settings"]["data_size_curve"] = {
+                "pool_sentences": [n for n, _ in curve],
+                "mae_mean": [round(m, 4) for _, m in curve],
+                "monotone": all(b < a for (_, a), (_, b) in itertools.pairwise(curve)),
+            }
     rows += document_rows()
     write_rows("skesl", rows, replace={"suite": "skesl"})
     for row in rows:
