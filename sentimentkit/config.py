@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+CLASS_WEIGHTS = ("none", "balanced")  # data.class_weights: how a classification loss weighs its classes
 
 
 class ConfigError(ValueError):
@@ -45,6 +46,9 @@ class DataConfig:
     graph_directed: bool = False  # dependency graph: head -> dependent only (default: undirected)
     graph_self_loops: bool = True
     trust_pickle: bool = False  # multimodal: read MMSA feature pickles (unpickling runs code from the file)
+    # "balanced": the loss weighs class c by N / (C * n_c) over the training examples (scikit-learn's "balanced"),
+    # so a rare class counts as much as a common one; "none": every example alike. Aspect polarity only.
+    class_weights: str = "none"
 
 
 @dataclass(frozen=True)
@@ -178,4 +182,6 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     for key in ("validation", "per_source"):
         if isinstance(getattr(config.data, key), dict) and not mixture:
             raise ConfigError(f"{path}: data.{key} as a mapping goes with a mixture (data.train 'a + b')")
+    if config.data.class_weights not in CLASS_WEIGHTS:
+        raise ConfigError(f"{path}: data.class_weights {config.data.class_weights!r}: expected one of {CLASS_WEIGHTS}")
     return config

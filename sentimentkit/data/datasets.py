@@ -25,6 +25,8 @@ SPLITS = ("train", "validation", "test")
 CARVE_FRACTION = 0.1
 CARVE_SEED = 13
 ASPECT_BIO = LabelSet(("O", "B-ASP", "I-ASP"))  # word tags of aspect term extraction
+# The aspect-polarity sets of `absa-all`, in the order in which the first copy of a repeated pair is kept.
+ABSA_ALL = ("laptop14", "restaurant14", "restaurant15", "restaurant16", "twitter")
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -216,6 +218,39 @@ def _absa_sentences(train: str, test: str) -> Callable[[str, Path], list[Any]]:
     return read
 
 
+def _pair(example: AspectExample) -> tuple[str, str]:
+    """An aspect instance's identity across files: its sentence and aspect, lower-cased (the 2015 and 2016 files are
+    lower-cased, 2014's are not), runs of whitespace collapsed."""
+    return " ".join(example.text.lower().split()), " ".join(example.aspect.lower().split())
+
+
+def _absa_union(names: Sequence[str]) -> Callable[[str, Path], list[Any]]:
+    """Several aspect-polarity sets as one: each set's own splits (its own validation carve), in order.
+
+    The files overlap (restaurant16's train file is restaurant15's train and test files, and restaurant15's repeats
+    part of restaurant14's), so train and validation keep each (sentence, aspect) `_pair` once, the first time it
+    comes, and never one that is in a test file of the union; train also leaves out the pairs of every set's carved
+    validation. Test is the union of the test files as they are: each set is scored on its own test file.
+    """
+
+    def read(split: str, root: Path) -> list[Any]:
+        test = [x for name in names for x in load_dataset(name, "test", root)]
+        if split == "test":
+            return test
+        seen = {_pair(x) for x in test}
+        if split == "train":
+            seen |= {_pair(x) for name in names for x in load_dataset(name, "validation", root)}
+        kept = []
+        for name in names:
+            for example in load_dataset(name, split, root):
+                if _pair(example) not in seen:
+                    seen.add(_pair(example))
+                    kept.append(example)
+        return kept
+
+    return read
+
+
 def _corenlp(folder: str) -> Callable[[str, Path], list[Any]]:
     def read(split: str, root: Path) -> list[Any]:
         from .readers import absa_examples, read_corenlp_json
@@ -352,6 +387,18 @@ def _register() -> None:
         lambda split, root: [x for read in absa14 for x in read(split, root)],
         True,
         "laptop14 + restaurant14 aspect polarity, 3-line split (validation carved from the joint train)",
+    )
+    # absa-en v2's polarity data: every aspect-polarity set above, each with its own carve (so a set's validation
+    # examples are from its own carved validation) and test = the union of the test files (score each alone).
+    _add(
+        "absa-all",
+        "aspect-polarity",
+        POLARITY3,
+        _absa_union(ABSA_ALL),
+        False,
+        "laptop14 + restaurant14 + restaurant15 + restaurant16 + twitter aspect polarity, each set's own carve, "
+        "every (sentence, aspect) once and none of a test file's in train or validation (restaurant16's train file "
+        "holds restaurant15's train and test files; 11152 train / 1425 validation / 3608 test)",
     )
     _add(
         "mosi-text",

@@ -9,11 +9,14 @@ attends over the BiLSTM states); `spc` classifies "[CLS] sentence [SEP] aspect [
 
 Inputs are `AspectBatch`es (`data/encoding.py`, `data/collate.py`): `input_format` says how to encode (pair or
 sentence), `uses_graph` whether the examples need dependency parses. Everything after the encoder lives in
-`head`, so it trains at `head_lr`.
+`head`, so it trains at `head_lr`. `class_weights` (one per label, set from the training data by
+`data.class_weights: balanced`) weigh the cross-entropy; they are saved with the config and play no part in
+inference.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,6 +33,7 @@ from .base import MODELS, ModelOutput, ModelSpec
 
 TASK = "aspect-polarity.v1"
 READOUTS = ("interactive", "pooled", "aspect-attention")
+ClassWeights = tuple[float, ...] | None  # the cross-entropy's weight per label (None: unweighted)
 
 
 # --- configs -------------------------------------------------------------------------------------------
@@ -40,6 +44,7 @@ class AspectSettings(EncoderSettings):
     """The pretrained encoder and how much of it trains (see `encoders.text.EncoderSettings`), and dropout."""
 
     dropout: float = 0.1  # on the BiLSTM input and on the classifier input
+    class_weights: tuple[float, ...] | None = None  # the loss's weight per label (None: every example alike)
 
     input_format: ClassVar[str] = "sentence"  # "pair": encode "sentence [SEP] aspect" (encode_aspect_examples)
     uses_graph: ClassVar[bool] = False  # True: the examples need dependency parses
@@ -231,38 +236,62 @@ class AspectGraphHead(nn.Module):
 # --- models --------------------------------------------------------------------------------------------
 
 
-def _output(logits: torch.Tensor, labels: torch.Tensor | None) -> ModelOutput:
+def _output(logits: torch.Tensor, labels: torch.Tensor | None, class_weights: ClassWeights = None) -> ModelOutput:
+    """Logits (B, C) in fp32 and, given labels (B,), the cross-entropy, weighted per class where `class_weights` are
+    set (torch's weighted mean: sum_i w[y_i] * loss_i / sum_i w[y_i])."""
     logits = logits.float()
-    return ModelOutput(logits, None if labels is None else F.cross_entropy(logits, labels))
+    if labels is None:
+        return ModelOutput(logits)
+    if class_weights is None:
+        return ModelOutput(logits, F.cross_entropy(logits, labels))
+    weight = torch.tensor(class_weights, dtype=logits.dtype, device=logits.device)  # (C,)
+    return ModelOutput(logits, F.cross_entropy(logits, labels, weight=weight))
+
+
+def check_class_weights(config: AspectSettings, labels: LabelSet) -> ClassWeights:
+    """The config's class weights, checked against the labels: one finite weight >= 0 per label, not all zero."""
+    weights = config.class_weights
+    if weights is None:
+        return None
+    if len(weights) != len(labels) or not all(math.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+        raise ValueError(
+            f"{config.type}: class_weights {list(weights)}: expected one finite weight >= 0 per label "
+            f"{list(labels.names)}, not all zero"
+        )
+    return tuple(float(w) for w in weights)
 
 
 class AspectGraphClassifier(nn.Module):
-    """Encoder (B, T, H) -> AspectGraphHead -> logits (B, C), and the loss given labels."""
+    """Encoder (B, T, H) -> AspectGraphHead -> logits (B, C), and the (class-weighted) loss given labels."""
 
-    def __init__(self, encoder: TextEncoder, head: AspectGraphHead) -> None:
+    def __init__(self, encoder: TextEncoder, head: AspectGraphHead, class_weights: ClassWeights = None) -> None:
         super().__init__()
         self.encoder, self.head = encoder, head
+        self.class_weights = class_weights  # a plain tuple, no buffer: the checkpoint's tensors stay as they were
 
     def forward(self, batch: AspectBatch) -> ModelOutput:
         if batch.token_type_ids is not None:
             raise ValueError("this model reads the sentence alone: encode its examples with pair=False")
         states, _ = self.encoder(batch.input_ids, batch.attention_mask)  # (B, T, H)
         logits = self.head(states, batch.attention_mask, batch.aspect_mask, batch.position_weights, batch.adjacency)
-        return _output(logits, batch.labels)
+        return _output(logits, batch.labels, self.class_weights)
 
 
 class SentencePairClassifier(nn.Module):
     """SPC: encoder over "[CLS] sentence [SEP] aspect [SEP]" -> pooled (B, H) -> dropout -> linear (B, C)."""
 
-    def __init__(self, encoder: TextEncoder, num_labels: int, dropout: float) -> None:
+    def __init__(
+        self, encoder: TextEncoder, num_labels: int, dropout: float, class_weights: ClassWeights = None
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.hidden_size, num_labels)
+        self.class_weights = class_weights
 
     def forward(self, batch: AspectBatch) -> ModelOutput:
         _, pooled = self.encoder(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # (B, H)
-        return _output(self.head(self.dropout(pooled)), batch.labels)
+        return _output(self.head(self.dropout(pooled)), batch.labels, self.class_weights)
 
 
 def build_aspect_graph(config: TrunkSettings, labels: LabelSet, runtime: Runtime) -> AspectGraphClassifier:
@@ -278,6 +307,7 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet, runtime: Runtime
         gcn_layers, position_weighting = config.gcn_layers, config.position_weighting
     if config.lstm_hidden < 1:
         raise ValueError(f"{config.type}: lstm_hidden must be >= 1, got {config.lstm_hidden}")
+    class_weights = check_class_weights(config, labels)
     encoder = build_encoder(config, implementation=runtime.implementation, pool=runtime.encoders)
     head = AspectGraphHead(
         input_size=encoder.hidden_size,
@@ -289,12 +319,13 @@ def build_aspect_graph(config: TrunkSettings, labels: LabelSet, runtime: Runtime
         position_weighting=position_weighting,
         readout=config.readout,
     )
-    return AspectGraphClassifier(encoder, head)
+    return AspectGraphClassifier(encoder, head, class_weights)
 
 
 def build_spc(config: SPCConfig, labels: LabelSet, runtime: Runtime) -> SentencePairClassifier:
+    class_weights = check_class_weights(config, labels)
     encoder = build_encoder(config, config.pooling, runtime.implementation, runtime.encoders)
-    return SentencePairClassifier(encoder, len(labels), config.dropout)
+    return SentencePairClassifier(encoder, len(labels), config.dropout, class_weights)
 
 
 CONFIGS = {

@@ -9,15 +9,18 @@ an extractor finds per sentence; each occurrence is scored in its own sentence (
 sentences), and every span is a character span into the caller's text. A bundle (`absa-en`) is a folder whose
 manifest names an "extractor" and a "polarity" component. Emoji are read as words (`prepare` carries the aspect's
 spans through the rewrite), and a calibrated polarity model's logits are divided by its temperature.
+`data.class_weights: balanced` weighs the training loss by class (`balanced_class_weights`, passed to the model as
+its `class_weights` setting).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..config import DataConfig, ExperimentConfig
+from ..config import CLASS_WEIGHTS, ConfigError, DataConfig, ExperimentConfig
 from ..data.align import find_term, sentence_spans
 from ..data.collate import AspectBatch, pad_aspect_batch
 from ..data.datasets import DATASETS, load_dataset
@@ -71,6 +74,15 @@ class AspectPolarity:
         from ..encoders.text import load_tokenizer
 
         data = config.data
+        if data.class_weights not in CLASS_WEIGHTS:
+            raise ConfigError(f"data.class_weights {data.class_weights!r}: expected one of {CLASS_WEIGHTS}")
+        if data.class_weights != "none" and not hasattr(model_config, "class_weights"):
+            raise ConfigError(f"data.class_weights: model {model_config.type!r} has no class_weights setting")
+        if data.class_weights != "none" and model_config.class_weights is not None:
+            raise ConfigError(
+                f"data.class_weights {data.class_weights!r} computes the class weights from the training data, "
+                f"and model.class_weights sets them too ({list(model_config.class_weights)}): keep one of the two"
+            )
         uses_graph, pair = cls._settings(model_config.type)
         tokenizer = load_tokenizer(model_config.backbone)
         task = cls(
@@ -80,7 +92,11 @@ class AspectPolarity:
         train = task.examples(data.train, "train", data.data_dir)
         validation = task.examples(data.validation or data.train, "validation", data.data_dir)
         train = subset(train, data.train_subset, config.train.seed)
-        return task, TrainingData(task.encode(train), task.encode(validation))
+        items = task.encode(train)
+        overrides = {}
+        if data.class_weights == "balanced":
+            overrides["class_weights"] = balanced_class_weights([x.label for x in items], task.labels, data.train)
+        return task, TrainingData(items, task.encode(validation), model_overrides=overrides)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, runtime: Runtime) -> tuple[AspectPolarity, nn.Module]:
@@ -262,6 +278,25 @@ class AspectPolarity:
         return _aspect_predictions(
             self, model, inputs, per_text_terms(len(inputs), aspects), None, batch_size, on_batch
         )
+
+
+def balanced_class_weights(label_ids: Sequence[int], labels: LabelSet, source: str) -> tuple[float, ...]:
+    """scikit-learn's "balanced" class weights over training targets: N / (C * n_c) for each class c of `labels`
+    (targets at IGNORE_INDEX left out), so each class weighs N / C in the loss however rare it is.
+
+    A class without a training example is an error, not a weight: N / (C * 0) has no value, and a weight of 0 would
+    train, without a word, a model that never predicts that class, which is not what "balanced" asks for.
+    """
+    counts = Counter(i for i in label_ids if i != IGNORE_INDEX)
+    n = sum(counts.values())
+    missing = [name for c, name in enumerate(labels.names) if counts[c] == 0]
+    if missing:
+        raise ConfigError(
+            f"data.class_weights 'balanced': the training data of {source!r} has no {', '.join(missing)} example "
+            f"(of {n}), so its weight N / (C * 0) has no value; train on data holding every label "
+            f"{list(labels.names)} (a larger data.train_subset?) or set data.class_weights: none"
+        )
+    return tuple(n / (len(labels) * counts[c]) for c in range(len(labels)))
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..config import ConfigError
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -201,6 +202,17 @@ def check_labels(examples: Sequence[Any], labels: LabelSet, field: str, what: st
     if unknown:
         where = next(x.source or x.id for x in examples if getattr(x, field) in unknown)
         raise ValueError(f"{what} has labels {unknown} outside {list(labels.names)} (first at {where})")
+
+
+def refuse_class_weights(config: ExperimentConfig, task: str) -> None:
+    """A task whose loss does not weigh classes refuses a `data.class_weights` other than "none": every task sees
+    the data section, and ignoring the key would train a model other than the one the config asks for."""
+    value = config.data.class_weights
+    if value != "none":
+        raise ConfigError(
+            f"data.class_weights: {value!r} is not supported by {task} models (only aspect-polarity.v1 weighs its "
+            "loss by class); remove data.class_weights or set it to none"
+        )
 
 
 def subset(examples: list[Any], n: int | None, seed: int) -> list[Any]:

@@ -27,7 +27,18 @@ from ..hub import Manifest
 from ..labels import IGNORE_INDEX, POLARITIES, LabelSet
 from ..metrics import classification_metrics
 from ..types import Prediction, TextExample
-from .base import TASKS, Metrics, Outputs, TrainingData, check_labels, forward_batches, gather_logits, softmax, subset
+from .base import (
+    TASKS,
+    Metrics,
+    Outputs,
+    TrainingData,
+    check_labels,
+    forward_batches,
+    gather_logits,
+    refuse_class_weights,
+    softmax,
+    subset,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -104,6 +115,7 @@ class TextClassification:
     @classmethod
     def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[TextClassification, TrainingData]:
         """Read the config's data, fix the label set and tokenizer, and encode train and validation."""
+        refuse_class_weights(config, cls.name)  # mixtures train label groups: no class weighting (yet)
         data = config.data
         task = cls(LabelSet(("_",)), None, data.max_length, data.truncation, data, check_emoji_mode(data.emoji))
         if MIX in data.train and not Path(data.train).exists():

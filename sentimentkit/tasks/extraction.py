@@ -21,7 +21,7 @@ from ..hub import Manifest
 from ..labels import LabelSet
 from ..metrics import span_metrics
 from ..types import AspectSentence, Prediction, Span
-from .base import TASKS, Metrics, Outputs, TrainingData, forward_batches, subset
+from .base import TASKS, Metrics, Outputs, TrainingData, forward_batches, refuse_class_weights, subset
 
 if TYPE_CHECKING:
     from torch import nn
@@ -43,6 +43,7 @@ class AspectExtraction:
     def for_training(cls, config: ExperimentConfig, model_config: Any) -> tuple[AspectExtraction, TrainingData]:
         from ..encoders.text import load_tokenizer
 
+        refuse_class_weights(config, cls.name)
         data = config.data
         task = cls(
             DATASETS.get(data.train).labels, load_tokenizer(model_config.backbone), data.max_length,

@@ -26,7 +26,7 @@ from ..data.encoding import MultimodalItem, Tokenizer, encode_texts
 from ..hub import Manifest
 from ..labels import LabelSet
 from ..types import MultimodalExample, Prediction
-from .base import TASKS, Metrics, Outputs, TrainingData, forward_batches, subset
+from .base import TASKS, Metrics, Outputs, TrainingData, forward_batches, refuse_class_weights, subset
 
 if TYPE_CHECKING:
     from torch import nn
@@ -59,6 +59,7 @@ class MultimodalRegression:
         from ..encoders.text import load_tokenizer
         from ..multimodal.example import check_dims
 
+        refuse_class_weights(config, cls.name)
         data = config.data
         task = cls(VALUE, None, data.max_length, None, data)
         train = task.examples(data.train, "train", data.data_dir)

@@ -40,7 +40,7 @@ from ..data.masking import (
 )
 from ..hub import Manifest
 from ..models.pretraining import MLM_TASK, PRETRAINING_LABELS, SKESL_TASK
-from .base import TASKS, Metrics, Outputs, TrainingData
+from .base import TASKS, Metrics, Outputs, TrainingData, refuse_class_weights
 
 if TYPE_CHECKING:
     from torch import nn
@@ -163,6 +163,7 @@ class _Pretraining:
 
     @classmethod
     def _read(cls, config: ExperimentConfig, model_config: Any) -> tuple[list[str], list[str], dict[str, Any]]:
+        refuse_class_weights(config, cls.name)
         data = config.data
         texts = unlabelled_texts(data.train, data.data_dir, data.text_field)
         pool = sentences(texts, model_config.min_words)

@@ -54,7 +54,7 @@ from ..models.multimodal.skesl import (
 )
 from ..models.pretraining import PRETRAINING_LABELS
 from ..types import MultimodalExample
-from .base import TASKS, Metrics, Outputs, TrainingData
+from .base import TASKS, Metrics, Outputs, TrainingData, refuse_class_weights
 from .pretraining import ENCODER_DIR, ORDER_SEED, VALIDATION_SEED, SentimentWordPretraining, constant_mae
 
 HELDOUT_SHARE = 0.2  # at most this share of the pool's clips is held out
@@ -178,6 +178,7 @@ class MultimodalSentimentWordPretraining(SentimentWordPretraining):
         from ..encoders.text import load_tokenizer
         from ..multimodal.example import check_dims
 
+        refuse_class_weights(config, cls.name)
         data = config.data
         if data.validation is not None:
             raise ConfigError(
