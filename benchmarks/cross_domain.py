@@ -1,0 +1,171 @@
+"""Cross-domain table of the document model: rows = training recipe, columns = every polarity test set.
+
+    python benchmarks/cross_domain.py train --recipe v2 --seeds 1 2 3
+    python benchmarks/cross_domain.py train --recipe v2-without-imdb --seeds 1
+    python benchmarks/cross_domain.py score                       # every recipe with trained seeds
+    python benchmarks/cross_domain.py score --recipes sst-only v2
+
+Recipes:
+  sst-only            the shipped `sentiment-en` (SST-5 phrases only; the one shipped seed)
+  v2                  configs/sentiment-en-v2.yaml: every polarity source at once (runs/cross-domain/v2/seed<n>)
+  v2-without-SOURCE   the same without one source (SOURCE: a name from the v2 config's data.train)
+
+Columns: SST-5 test 5-class accuracy and 3-class accuracy (summed probability of each polarity's classes), and each
+other test set at its own granularity, compared by polarity the way `sentimentkit evaluate` does (the polarity whose
+classes have the largest summed probability): IMDb (2-class, a stratified sample of 5000 of its 25000 test reviews,
+the same for every model), TweetEval emotion as polarity (2-class), the five ABSA sentence sets and MOSI
+transcripts (3-class). `mean_non_sst` is the unweighted mean over the non-SST sets. Selection was on validation
+only; the test sets are scored once per model. Rows go to results/cross_domain.json (mean and std over seeds), one
+per recipe; each model's scores are kept in its run folder (cross_domain.json) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+from common import command_line, summary, write_rows
+
+from sentimentkit.training.experiment import environment
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "sentiment-en-v2.yaml"
+RUNS = ROOT / "runs" / "cross-domain"
+IMDB_SAMPLE = 5000
+TEST_SETS = (  # (dataset, sample size or None)
+    ("imdb", IMDB_SAMPLE),
+    ("tweeteval-polarity", None),
+    ("laptop14-sentences", None),
+    ("restaurant14-sentences", None),
+    ("restaurant15-sentences", None),
+    ("restaurant16-sentences", None),
+    ("twitter-sentences", None),
+    ("mosi-text", None),
+)
+
+
+def v2_sources() -> list[str]:
+    raw = yaml.safe_load(CONFIG.read_text())
+    return [s.strip() for s in raw["data"]["train"].split("+")]
+
+
+def recipe_overrides(recipe: str) -> list[str]:
+    """The config overrides of a recipe (v2 or v2-without-SOURCE)."""
+    if recipe == "v2":
+        return []
+    prefix = "v2-without-"
+    sources = v2_sources()
+    if not recipe.startswith(prefix) or recipe[len(prefix) :] not in sources:
+        raise SystemExit(f"recipe {recipe!r}: expected v2 or {prefix}SOURCE with SOURCE one of {sources}")
+    left = [s for s in sources if s != recipe[len(prefix) :]]
+    overrides = [f"data.train={' + '.join(left)}"]
+    validation = yaml.safe_load(CONFIG.read_text())["data"].get("validation") or {}
+    if isinstance(validation, dict) and any(k not in left for k in validation):
+        kept = {k: v for k, v in validation.items() if k in left}
+        overrides.append(f"data.validation={json.dumps(kept) if kept else 'null'}")
+    return overrides
+
+
+def train(recipe: str, seeds: list[int], data_dir: str | None) -> None:
+    from sentimentkit.training.experiment import load_experiment
+    from sentimentkit.training.experiment import train as fit
+
+    for seed in seeds:
+        out = RUNS / recipe / f"seed{seed}"
+        extra = [*recipe_overrides(recipe), f"train.seed={seed}", f"output={out}"]
+        if data_dir:
+            extra.append(f"data.data_dir={data_dir}")
+        fit(load_experiment(CONFIG, extra), progress=False)
+        print(f"{recipe} seed {seed}: trained in {out}", flush=True)
+
+
+def score_model(model: str, cache: Path | None, data_dir: str | None) -> dict[str, float]:
+    """Test accuracies of one model (a shipped name or a `best` folder), from `cache` when it scored this model."""
+    best = Path(model) / "config.json"
+    if cache is not None and cache.exists() and (not best.exists() or cache.stat().st_mtime >= best.stat().st_mtime):
+        return json.loads(cache.read_text())
+    from dataclasses import replace
+
+    from sentimentkit.data.datasets import load_dataset
+    from sentimentkit.inference.pipeline import Pipeline
+    from sentimentkit.labels import SENTIMENT5
+    from sentimentkit.training.experiment import evaluate
+
+    out: dict[str, float] = {}
+    pipeline = Pipeline.load(model, backend="torch")
+    sst = load_dataset("sst5", "test", data_dir)
+    out["sst5_acc5"] = pipeline.task.evaluate(pipeline.model, sst, 64)["accuracy"]
+    as_polarity = [replace(x, label=SENTIMENT5.polarity_map[x.label]) for x in sst]
+    out["sst5_acc3"] = pipeline.task.evaluate(pipeline.model, as_polarity, 64)["accuracy"]
+    for name, sample in TEST_SETS:
+        out[f"acc_{name}"] = evaluate(model, name, "test", data_dir=data_dir, subset=sample)["accuracy"]
+        print(f"  {model} {name}: {out[f'acc_{name}']:.4f}", flush=True)
+    out["mean_non_sst"] = sum(out[f"acc_{n}"] for n, _ in TEST_SETS) / len(TEST_SETS)
+    if cache is not None:
+        cache.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def recipe_models(recipe: str) -> list[tuple[str, Path | None, int | None]]:
+    """(model, score cache, seed) of every trained seed of a recipe."""
+    if recipe == "sst-only":
+        return [("sentiment-en", RUNS / "sst-only" / "sentiment-en.json", 1)]
+    folders = sorted((RUNS / recipe).glob("seed*/best/config.json"))
+    return [(str(f.parent), f.parent.parent / "cross_domain.json", int(f.parent.parent.name[4:])) for f in folders]
+
+
+def score(recipes: list[str] | None, data_dir: str | None) -> None:
+    if recipes is None:
+        recipes = ["sst-only", *sorted(p.name for p in RUNS.glob("*") if p.is_dir() and p.name != "sst-only")]
+    rows = []
+    for recipe in recipes:
+        models = recipe_models(recipe)
+        if not models:
+            print(f"{recipe}: no trained seed; train it first", flush=True)
+            continue
+        (RUNS / "sst-only").mkdir(parents=True, exist_ok=True)
+        scores = [score_model(m, cache, data_dir) for m, cache, _ in models]
+        metrics = {k: summary([s[k] for s in scores]) for k in scores[0]}
+        rows.append(
+            {
+                "suite": "cross_domain",
+                "task": "sentiment-polarity",
+                "dataset": "sst5 + imdb + tweeteval + absa sentences + mosi",
+                "split": "test",
+                "model": f"sentiment-en ({recipe})",
+                "backbone": "all-MiniLM-L6-v2",
+                "metrics": metrics,
+                "settings": {
+                    "recipe": recipe,
+                    "seeds": [seed for _, _, seed in models],
+                    "imdb_test_sample": IMDB_SAMPLE,
+                    "overrides": recipe_overrides(recipe) if recipe.startswith("v2") else None,
+                    "comparison": "polarity with the largest summed probability (3-class, or 2 for binary sets)",
+                },
+                "command": command_line(),
+                "env": environment(),
+            }
+        )
+        print(f"{recipe}: mean non-SST {metrics['mean_non_sst']['mean']:.4f}, SST-5 {metrics['sst5_acc5']['mean']:.4f}")
+    if rows:
+        print(write_rows("cross_domain", rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("train", "score"))
+    parser.add_argument("--recipe", default="v2")
+    parser.add_argument("--recipes", nargs="+")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1])
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    if args.command == "train":
+        train(args.recipe, args.seeds, args.data_dir)
+    else:
+        score(args.recipes, args.data_dir)
+
+
+if __name__ == "__main__":
+    main()
