@@ -82,6 +82,11 @@ def source_labels(name: str, labels: LabelSet, model: LabelSet) -> Source:
     return Source(name, groups)
 
 
+def _plain(text: str) -> str:
+    """A text compared for overlap: lower-cased, runs of whitespace as one space."""
+    return " ".join(text.lower().split())
+
+
 def _per_source(value: int | dict[str, int] | None, names: Sequence[str]) -> dict[str, int | None]:
     """data.per_source -> each source's cap (None: all of it); names a key that is not a source -> ConfigError."""
     if not isinstance(value, dict):
@@ -110,6 +115,7 @@ class TextClassification:
     emoji: str = DEFAULT_EMOJI  # how emoji reach the tokenizer (`data/preprocess.py`)
     temperature: float = 1.0  # the softmax temperature of a calibrated model (`training/calibrate.py`)
     sources: tuple[Source, ...] = ()  # a training mixture's sources (validation is scored per source)
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # a mixture's texts dropped as test texts
 
     # --- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -145,7 +151,9 @@ class TextClassification:
         held = dict(self.data.validation or {})
         parts = [f"{s.name}: {held[s.name]}" for s in self.sources if s.name in held]
         other = f" ({', '.join(parts)})" if parts else ""
-        return f"the validation split of each source{other}, at most {MIX_VALIDATION} texts each, mean accuracy"
+        dropped = {k: v for k, v in self.dropped.items() if v["train"] or v["validation"]}
+        leaks = f"; texts of a test split dropped: {dropped}" if dropped else ""
+        return f"the validation split of each source{other}, at most {MIX_VALIDATION} texts each, mean accuracy{leaks}"
 
     def _single(self, data: DataConfig) -> tuple[list[TextExample], list[TextExample]]:
         """One source: a named dataset (its validation split) or a file (validation carved, or data.validation)."""
@@ -186,6 +194,13 @@ class TextClassification:
             raise ConfigError(f"data.validation names {unknown}, which are not sources of the mixture ({names})")
         self.labels = DATASETS.get(names[0]).labels
         caps = _per_source(data.per_source, names)
+        # No test text may train or select: the sources overlap (restaurant16's train file holds restaurant15's test
+        # sentences), so every text of any source's test split is dropped from every source's train and validation.
+        # A source selected on another dataset is tested on that one's split (SST-5 phrases: the test sentences, not
+        # every phrase of the test trees, which would drop "good" and "the film" from training).
+        scored = {held_from.get(n, n) for n in names}
+        tests = {_plain(x.text) for n in scored for x in load_dataset(n, "test", data.data_dir)}
+        self.dropped = {}
         sources, train, validation = [], [], []
         for index, name in enumerate(names):
             spec = DATASETS.get(name)
@@ -198,6 +213,10 @@ class TextClassification:
             held = load_dataset(other, "validation", data.data_dir)
             check_labels(part, spec.labels, "label", f"train data of {name}")
             check_labels(held, spec.labels, "label", f"validation data of {name} ({other})")
+            clean = [x for x in part if _plain(x.text) not in tests]
+            clean_held = [x for x in held if _plain(x.text) not in tests]
+            self.dropped[name] = {"train": len(part) - len(clean), "validation": len(held) - len(clean_held)}
+            part, held = clean, clean_held
             part = subset(part, caps[name], seed)
             held = subset(held, MIX_VALIDATION, MIX_VALIDATION_SEED) if len(held) > MIX_VALIDATION else held
             # the source's index travels in `fields` to `encode`, which turns its label into the allowed classes

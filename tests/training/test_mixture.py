@@ -29,14 +29,16 @@ def _five(split: str, root) -> list[TextExample]:
     words = ["awful", "bad", "okay", "good", "superb"]
     n = {"train": 8, "validation": 3, "test": 2}[split]
     return [
-        TextExample(f"{w} film {i}", FIVE[k], id=f"5-{split}-{k}-{i}") for i in range(n) for k, w in enumerate(words)
+        TextExample(f"{w} film {split} {i}", FIVE[k], id=f"5-{split}-{k}-{i}")
+        for i in range(n)
+        for k, w in enumerate(words)
     ]
 
 
 def _binary(split: str, root) -> list[TextExample]:
     n = {"train": 12, "validation": 4, "test": 2}[split]
     return [
-        TextExample(f"{w} review number {i}", label, id=f"2-{split}-{label}-{i}")
+        TextExample(f"{w} review {split} {i}", label, id=f"2-{split}-{label}-{i}")
         for i in range(n)
         for w, label in (("loved", "positive"), ("hated", "negative"))
     ]
@@ -147,4 +149,23 @@ def test_a_source_may_select_on_another_datasets_validation_split(tiny_backbone,
 
 
 def _five_as_two(split: str, root) -> list[TextExample]:
-    return [TextExample(f"fine {i}", "positive" if i % 2 else "negative") for i in range(6)]
+    return [TextExample(f"fine {split} {i}", "positive" if i % 2 else "negative") for i in range(6)]
+
+
+def _leaky(split: str, root) -> list[TextExample]:
+    """Binary data whose train split holds one of mix-five's test texts (cased and spaced differently)."""
+    rows = _binary(split, root)
+    if split == "train":
+        rows.append(TextExample("AWFUL  film test 1", "negative", id="leak"))
+    return rows
+
+
+def test_no_test_text_of_any_source_trains_or_selects(tiny_backbone, tmp_path, sources, monkeypatch):
+    monkeypatch.setitem(
+        DATASETS._items, "mix-leaky", DatasetSpec("mix-leaky", "sentiment-2", BINARY, _leaky, False, "")
+    )
+    prepared = prepare(load_experiment(_config(tmp_path, tiny_backbone, "mix-five + mix-leaky")))
+    assert prepared.task.dropped["mix-leaky"] == {"train": 1, "validation": 0}
+    assert prepared.task.dropped["mix-five"] == {"train": 0, "validation": 0}
+    assert not any(x.id == "leak" for x in prepared.data.train_examples)
+    assert "texts of a test split dropped" in prepared.task.validation_source
