@@ -56,7 +56,7 @@ def _spacy() -> Any:
     and has not imported torch imports spaCy with torch hidden (thinc then records torch as absent for this
     process; torch itself can still be imported later).
     """
-    if "spacy" in sys.modules:
+    if sys.modules.get("spacy") is not None:
         return sys.modules["spacy"]
     hide = "torch" not in sys.modules
     try:

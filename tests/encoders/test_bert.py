@@ -90,7 +90,7 @@ def test_native_and_transformers_pipelines_agree():
     import sentimentkit
     from sentimentkit.models.base import Runtime
 
-    native = sentimentkit.load("sentiment-en")
+    native = sentimentkit.load("sentiment-en", backend="torch")
     reference = sentimentkit.load("sentiment-en", runtime=Runtime("transformers"))
     assert isinstance(native.model.encoder.model, NativeBert)
     assert not isinstance(reference.model.encoder.model, NativeBert)

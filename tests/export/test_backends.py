@@ -22,7 +22,7 @@ def _logits(pipeline, examples) -> np.ndarray:
 def test_bf16_runtime_runs_under_autocast_and_stays_close():
     """On the shipped sentiment-en (the random tiny model is too ill-conditioned for a bound: a few of its logits
     move by more than 1 under bf16)."""
-    fp32 = sentimentkit.load("sentiment-en")
+    fp32 = sentimentkit.load("sentiment-en", backend="torch")
     bf16 = sentimentkit.load("sentiment-en", runtime=inference_runtime(dtype="bf16"))
     assert bf16.runtime.dtype == "bf16"
     examples = [TextExample(text=t) for t in SENTENCES]
@@ -48,7 +48,7 @@ def test_int8_sentiment_en_agrees_with_fp32_on_sst5(data_dir, tmp_path):
 
     test = load_dataset("sst5", "test", str(data_dir))[:200]
     folder = export_onnx("sentiment-en", tmp_path / "int8", int8=True)
-    fp32, int8 = sentimentkit.load("sentiment-en"), sentimentkit.load(str(folder))
+    fp32, int8 = sentimentkit.load("sentiment-en", backend="torch"), sentimentkit.load(str(folder))
     a, b = _logits(fp32, test), _logits(int8, test)
     gold = np.array([fp32.labels.id(x.label) for x in test])
     agreement = (a.argmax(-1) == b.argmax(-1)).mean()
