@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--backends", nargs="+", choices=("torch", "onnx"), default=["torch", "onnx"])
+    parser.add_argument("--note", default=None, help="how loaded the machine was, kept with the rows")
     args = parser.parse_args()
 
     import torch
@@ -124,6 +125,7 @@ def _row(args, backend: str, runs: dict, counts: dict, n: int) -> dict:
             "rounds": args.rounds,
             "backend": backend,
             "statistic": "median seconds over rounds",
+            "note": args.note,
         },
         "command": command_line(),
         "env": environment(),
