@@ -28,6 +28,12 @@ OutputOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per input.")]
 BatchOption = Annotated[int, typer.Option(help="Texts per forward pass.")]
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        help="auto (shipped models on a compiled ONNX copy), torch, or onnx [default: $SENTIMENTKIT_BACKEND or auto]."
+    ),
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -40,10 +46,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .data.readers import ReaderError
     from .hub import ManifestError, ModelNotFoundError
+    from .inference.compiled import CompileError
     from .io import InputError, OutputError
 
     return (ConfigError, ReaderError, ManifestError, ModelNotFoundError, InputError, OutputError, FileNotFoundError,
-            KeyError, ValueError, TypeError)  # fmt: skip
+            KeyError, ValueError, TypeError, CompileError)  # fmt: skip
 
 
 def _message(err: BaseException) -> str:
@@ -164,6 +171,7 @@ def analyze(
         str,
         typer.Option("--long", help="Texts longer than the model's window: 'truncate' (and say so) or 'chunks'."),
     ] = "truncate",
+    backend: BackendOption = None,
 ) -> None:
     """Sentiment of each text: label, polarity, score in [-1, 1], probabilities, and its aspects."""
     from .hub import shipped_models
@@ -177,7 +185,7 @@ def analyze(
     def make(bulk: bool) -> Any:
         from . import load
 
-        return load(model, batch_size=batch_size, merge_adapters=bulk, aspects=chosen_aspects)
+        return load(model, batch_size=batch_size, merge_adapters=bulk, aspects=chosen_aspects, backend=backend)
 
     options = {"long_texts": long_texts}
     _run(make, texts, file, column, id_column, keep, output, as_json, _show_prediction, bool(aspects), options)
@@ -198,13 +206,14 @@ def aspects_command(
     as_json: JsonOption = False,
     model: Annotated[str, typer.Option(help="Aspect model name or directory.")] = DEFAULT_ASPECT_MODEL,
     batch_size: Annotated[int, typer.Option(help="Aspects per forward pass.")] = 32,
+    backend: BackendOption = None,
 ) -> None:
     """Aspects of each text (extracted, or the --aspect terms) with character span, polarity and confidence."""
 
     def make(bulk: bool) -> Any:
         from . import load
 
-        pipeline = load(model, batch_size=batch_size, merge_adapters=bulk)
+        pipeline = load(model, batch_size=batch_size, merge_adapters=bulk, backend=backend)
         if not pipeline.manifest.task.startswith("aspect"):
             raise ValueError(f"{model!r} is a document model; aspects needs an aspect model such as absa-en")
         return pipeline

@@ -222,3 +222,14 @@ def test_a_run_that_failed_before_training_does_not_claim_its_folder(tiny_backbo
     fixed = run("train", str(config), "--no-progress")
     assert fixed.exit_code == 0, fixed.output
     assert json.loads(fixed.stdout)["output"] == str(tmp_path / "run")
+
+
+def test_backend_option_picks_how_a_model_runs(tiny_model_dir):
+    args = ["analyze", "--model", str(tiny_model_dir), "--json", "--no-aspects", "Great.", "Awful."]
+    torch_run = runner.invoke(app, [*args, "--backend", "torch"])
+    onnx_run = runner.invoke(app, [*args, "--backend", "onnx"])  # compiled on first use (conftest's cache)
+    assert torch_run.exit_code == 0 and onnx_run.exit_code == 0, (torch_run.output, onnx_run.output)
+    as_rows = [[json.loads(line) for line in r.stdout.splitlines()] for r in (torch_run, onnx_run)]
+    assert [r["label"] for r in as_rows[0]] == [r["label"] for r in as_rows[1]]
+    bad = runner.invoke(app, [*args, "--backend", "gpu"])
+    assert bad.exit_code != 0 and "backend='gpu': expected one of auto, torch, onnx" in bad.output
