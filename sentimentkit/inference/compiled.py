@@ -23,6 +23,7 @@ to a temporary folder and renamed into place, so processes that compile at once 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -109,14 +110,17 @@ def compiled_folder(name: str, manifest: Manifest) -> Path:
     try:
         from .export import export_onnx
 
-        export_onnx(str(name), staging / "model")
-        os.replace(staging / "model", folder)  # atomic; a concurrent compile that finished first wins
-    except OSError:
-        if not (folder / "config.json").is_file():
-            raise
-    except Exception as err:
-        failed.write_text(f"{type(err).__name__}: {err}\n")
-        raise CompileError(f"compiling {name} to ONNX failed: {type(err).__name__}: {err}") from err
+        try:
+            export_onnx(str(name), staging / "model")
+        except Exception as err:
+            with contextlib.suppress(OSError):  # remembered, so later loads do not pay for the same failure
+                failed.write_text(f"{type(err).__name__}: {err}\n")
+            raise CompileError(f"compiling {name} to ONNX failed: {type(err).__name__}: {err}") from err
+        try:
+            os.replace(staging / "model", folder)  # atomic; a concurrent compile that finished first wins
+        except OSError as err:
+            if not (folder / "config.json").is_file():
+                raise CompileError(f"cannot move the compiled {name} into {folder}: {err}") from err
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
