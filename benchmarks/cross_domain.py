@@ -7,7 +7,9 @@
 
 Recipes:
   sst-only            the shipped `sentiment-en` (SST-5 phrases only; the one shipped seed)
-  v2                  configs/sentiment-en-v2.yaml: every polarity source at once (runs/cross-domain/v2/seed<n>)
+  v2                  configs/sentiment-en-v2.yaml: every polarity source at once, continuing from the shipped model
+                      (runs/cross-domain/v2/seed<n>)
+  v2-scratch          the same mixture from the backbone (no warm start), every source capped at 2500 texts
   v2-without-SOURCE   the same without one source (SOURCE: a name from the v2 config's data.train)
 
 Columns: SST-5 test 5-class accuracy and 3-class accuracy (summed probability of each polarity's classes), and each
@@ -55,10 +57,12 @@ def recipe_overrides(recipe: str) -> list[str]:
     """The config overrides of a recipe (v2 or v2-without-SOURCE)."""
     if recipe == "v2":
         return []
+    if recipe == "v2-scratch":
+        return ["train.warm_start=null", "data.per_source=2500"]
     prefix = "v2-without-"
     sources = v2_sources()
     if not recipe.startswith(prefix) or recipe[len(prefix) :] not in sources:
-        raise SystemExit(f"recipe {recipe!r}: expected v2 or {prefix}SOURCE with SOURCE one of {sources}")
+        raise SystemExit(f"recipe {recipe!r}: expected v2, v2-scratch or {prefix}SOURCE with SOURCE one of {sources}")
     left = [s for s in sources if s != recipe[len(prefix) :]]
     overrides = [f"data.train={' + '.join(left)}"]
     validation = yaml.safe_load(CONFIG.read_text())["data"].get("validation") or {}

@@ -70,6 +70,9 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between resumable checkpoints
     seed: int = 1
     bf16: bool = False
+    # start from a trained model's weights (a shipped name such as sentiment-en, a model folder, or a bundle whose
+    # one component is this model type): continued training, checked to be the same model and labels
+    warm_start: str | None = None
     bucket: bool = True  # length bucketing of batches
     log_every: int = 20
 

@@ -181,7 +181,62 @@ def prepare(config: ExperimentConfig) -> Prepared:
     }
     if config.model.get("init_from") is not None:
         extra["init_from"] = settings.backbone  # the pretrained encoder this run started from
+    if config.train.warm_start is not None:
+        extra["warm_start"] = warm_start(model, settings, task.labels, config.train.warm_start)
     return Prepared(config, settings, folder, task, data, model, extra)
+
+
+def warm_start(model: Any, settings: Any, labels: Any, source: str) -> dict[str, Any]:
+    """`train.warm_start`: load the trained tensors of `source` into the freshly built `model` (continued
+    training). `source` is a shipped model name, a model folder, or a bundle with one component of this model type
+    (absa-en for an iagcn). The saved model must be the same type with the same labels and the same trainable
+    tensors; anything else is a ConfigError that says what differs. Returns what the run records about its start."""
+    from safetensors.torch import load_file
+
+    from ..hub import ManifestError, ModelNotFoundError
+    from ..models.base import WEIGHTS_FILE, load_trainable_state
+
+    where = f"train.warm_start {source!r}"
+    try:
+        manifest = read_manifest(resolve(source).path)
+    except (ModelNotFoundError, ManifestError, FileNotFoundError) as err:
+        raise ConfigError(f"{where}: {err}") from None
+    if manifest.kind == "bundle":
+        matching = []
+        for role, sub in manifest.components.items():
+            part = read_manifest(manifest.path / sub)
+            if part.kind == "model" and part.model_type == settings.type:
+                matching.append((role, part))
+        if len(matching) != 1:
+            found = ", ".join(f"{role}" for role, _ in matching) or "none"
+            raise ConfigError(
+                f"{where}: a bundle needs exactly one {settings.type} component to start from; found {found} "
+                f"(pass the component's folder instead)"
+            )
+        manifest = matching[0][1]
+    if manifest.model_type != settings.type:
+        raise ConfigError(f"{where}: that is a {manifest.model_type} model; this config trains a {settings.type}")
+    if tuple(manifest.labels.names) != tuple(labels.names):
+        raise ConfigError(
+            f"{where}: its labels {list(manifest.labels.names)} differ from this task's {list(labels.names)}"
+        )
+    weights = manifest.path / WEIGHTS_FILE
+    if not weights.exists():
+        raise ConfigError(f"{where}: {weights} is missing")
+    try:
+        load_trainable_state(model, load_file(str(weights)), str(weights))
+    except (ValueError, RuntimeError) as err:
+        differ = {
+            k: (manifest.model.get(k), v)
+            for k, v in config_dict(settings).items()
+            if k in manifest.model and manifest.model.get(k) != v
+        }
+        raise ConfigError(
+            f"{where}: its trained tensors do not fit this model ({str(err).splitlines()[0]}); model settings that "
+            f"differ (saved, here): {differ or 'none'}"
+        ) from None
+    # load_state_dict copies into the model's own float32 tensors, so float16 shipped weights train in float32
+    return {"model": source, "validation": dict(manifest.extra.get("validation", {}))}
 
 
 def evaluate(
