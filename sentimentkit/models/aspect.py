@@ -23,13 +23,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..data.collate import AspectBatch
 from ..encoders.pool import Runtime
 from ..encoders.text import EncoderSettings, TextEncoder, build_encoder
 from ..labels import LabelSet
-from .base import MODELS, ModelOutput, ModelSpec
+from .base import MODELS, ModelOutput, ModelSpec, packed_lstm
 
 TASK = "aspect-polarity.v1"
 READOUTS = ("interactive", "pooled", "aspect-attention")
@@ -227,10 +226,7 @@ class AspectGraphHead(nn.Module):
 
     def _bilstm(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # x: (B, T, H), right-padded; padding stays out of both directions
-        lengths = mask.sum(1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]  # (B, T, 2h)
+        return packed_lstm(self.lstm, x, mask.sum(1), x.size(1))  # (B, T, 2h), float32
 
 
 # --- models --------------------------------------------------------------------------------------------

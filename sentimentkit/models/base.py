@@ -107,6 +107,17 @@ def start_from(config: Any, folder: Any, backbone: str | None) -> Any:
     return dataclasses.replace(config, backbone=str(encoder.resolve()))
 
 
+def packed_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor, total_length: int) -> torch.Tensor:
+    """Run a batch-first `lstm` over right-padded `x` (B, T, H) packed by `lengths` (B,), so padding stays out of
+    both directions; returns (B, T, out). Always in float32 with autocast off: under bf16 autocast the CPU LSTM
+    (oneDNN, torch 2.13) has no kernel ("could not create a primitive descriptor"), so bf16 training would fail."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        packed = pack_padded_sequence(x.float(), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        return pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=total_length)[0]
+
+
 def build_model(section: Mapping[str, Any] | Any, labels: LabelSet, runtime: Runtime = TRAINING) -> nn.Module:
     config = model_config(section)
     return MODELS.get(config.type).build(config, labels, runtime)
@@ -215,6 +226,7 @@ __all__ = [
     "load_model_tokenizer",
     "load_trainable_state",
     "model_config",
+    "packed_lstm",
     "save_checkpoint",
     "trainable_state",
 ]

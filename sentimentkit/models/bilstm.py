@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import ConfigError
 from ..data.collate import TextBatch
 from ..data.vocab import SPECIALS
 from ..encoders.pool import Runtime
 from ..labels import LabelSet
-from .base import MODELS, ModelOutput, ModelSpec
+from .base import MODELS, ModelOutput, ModelSpec, packed_lstm
 from .document import TASK, classification_loss
 
 
@@ -93,8 +92,7 @@ class BiLSTMAttention(nn.Module):
         mask = torch.arange(steps, device=input_ids.device)[None] < lengths[:, None]  # (B, T) bool
         embedded = self.dropout(self.embedding(input_ids))  # (B, T, E)
         # Packing runs the backward direction from each row's last real token, not from the padding.
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=steps)  # (B, T, 2H)
+        states = packed_lstm(self.lstm, embedded, lengths, steps)  # (B, T, 2H)
         pooled, weights = self.attention(states, mask)  # (B, 2H), (B, T)
         logits = self.head(self.dropout(pooled)).float()  # (B, C)
         return ModelOutput(logits, classification_loss(logits, batch), {"attention": weights.detach()})

@@ -86,6 +86,18 @@ def logits(model, batch: AspectBatch) -> torch.Tensor:
         return model(batch).logits
 
 
+def test_a_bf16_training_step_trains_the_bilstm(tiny_backbone, tokenizer):
+    """Under bf16 autocast the CPU LSTM has no training kernel (oneDNN, torch 2.13); the model runs it in float32
+    so that a `train.bf16: true` config (the shipped absa-en recipe) trains."""
+    model = model_of("iagcn", tiny_backbone).train()
+    first = encode(tokenizer, "iagcn")[0]
+    batch = pad_aspect_batch([first] * 3)  # rows of one length: the packed batch oneDNN rejects in float32
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        out = model(batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and model.head.lstm.weight_ih_l0.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_shapes_and_loss(tiny_backbone, tokenizer, kind):
     model = model_of(kind, tiny_backbone)

@@ -71,6 +71,20 @@ def test_logits_do_not_depend_on_padding():
             torch.testing.assert_close(alone[0], together[i], atol=1e-6, rtol=1e-5)
 
 
+def test_a_bf16_training_step_runs_the_lstm_in_float32():
+    """Under bf16 autocast the CPU LSTM (oneDNN, torch 2.13) can have no kernel; the model runs it in float32."""
+    model = small_model().train()
+    # rows of one length: the packed batch oneDNN rejects in float32 under autocast (mixed lengths happen to pass)
+    batch = pad_batch([TextItem((5, 6, 7, 8), label=k) for k in (0, 1, 0)])
+    before = model.lstm.weight_ih_l0.detach().clone()
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        out = model(batch)
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and model.lstm.weight_ih_l0.grad.abs().sum() > 0
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert not torch.equal(before, model.lstm.weight_ih_l0)
+
+
 def test_two_layers_and_every_parameter_trains():
     model = small_model(num_layers=2)
     prefixes = {name.split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
