@@ -97,6 +97,19 @@ def expected_calibration_error(probabilities: Any, labels: Sequence[int], bins: 
     return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in table if b["count"]) / total)
 
 
+def confidence_calibration_error(confidence: Any, correct: Any, bins: int = ECE_BINS) -> float:
+    """ECE from each prediction's confidence (N,) in [0, 1] and whether it was right (N,) bool: the same bins as
+    `expected_calibration_error`, for predictions pooled from label sets of different sizes."""
+    import numpy as np
+
+    c, ok = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=bool)
+    if c.ndim != 1 or c.shape != ok.shape or len(c) == 0:
+        raise ValueError(f"expected N > 0 confidences and N correct flags, got {c.shape} and {ok.shape}")
+    which = np.clip(np.ceil(c * bins).astype(int) - 1, 0, bins - 1)
+    bins_used = [which == k for k in range(bins) if (which == k).any()]
+    return float(sum(abs(ok[b].mean() - c[b].mean()) * b.sum() for b in bins_used) / len(c))
+
+
 def negative_log_likelihood(probabilities: Any, labels: Sequence[int]) -> float:
     """The mean -log p(true class) (probabilities floored at 1e-12)."""
     import numpy as np

@@ -14,11 +14,16 @@ import sentimentkit
 from sentimentkit.cli import app
 from sentimentkit.hub import ManifestError, read_manifest, set_manifest_key
 from sentimentkit.labels import POLARITY3, SENTIMENT5
-from sentimentkit.metrics import expected_calibration_error, negative_log_likelihood, reliability_bins
+from sentimentkit.metrics import (
+    confidence_calibration_error,
+    expected_calibration_error,
+    negative_log_likelihood,
+    reliability_bins,
+)
 from sentimentkit.tasks.aspect import AspectPolarity
 from sentimentkit.tasks.base import softmax
 from sentimentkit.tasks.document import TextClassification
-from sentimentkit.training.calibrate import calibrate, calibration_summary, fit_temperature
+from sentimentkit.training.calibrate import Grouped, calibrate, calibration_summary, fit_temperature, mixture_logits
 
 TEXTS = ["A wonderful, moving film.", "Dull and far too long.", "It is a movie.", "Not bad at all."]
 
@@ -144,3 +149,89 @@ def test_shipped_models_are_calibrated_on_validation():
     assert polarity.calibration["fit_on"] == "absa14:validation" and polarity.temperature > 1
     for manifest in (document, polarity):
         assert manifest.calibration["ece_after"] < manifest.calibration["ece_before"]
+
+
+# --- mixtures: a 5-point model fit on datasets of several granularities -----------------------------------------
+
+FIVE_GROUPS = tuple((k,) for k in range(5))
+BINARY_GROUPS = ((0, 1), (3, 4))  # negative, positive; the neutral class is outside both
+
+
+def _draw(rng, p: np.ndarray) -> np.ndarray:
+    return (p.cumsum(1) > rng.random((len(p), 1))).argmax(1)
+
+
+def test_the_grouped_fit_recovers_a_known_temperature():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, size=(16000, 5))
+    p = softmax(logits / 2.0)
+    five, binary = slice(0, 8000), slice(8000, 16000)
+    coarse = p[binary][:, [0, 1, 3, 4]]  # a binary set's texts: drawn among the classes its labels cover
+    drawn = _draw(rng, coarse / coarse.sum(1, keepdims=True))
+    labels = np.concatenate([_draw(rng, p[five]), (drawn >= 2).astype(int)])
+    grouped = Grouped(("five", "two"), (FIVE_GROUPS, BINARY_GROUPS), np.repeat([0, 1], 8000), labels)
+    assert fit_temperature(logits, grouped) == pytest.approx(2.0, rel=0.05)
+    # the binary texts alone constrain T too: a fit that ignored the grouping would not find it
+    only_binary = Grouped(("two",), (BINARY_GROUPS,), np.zeros(8000, int), labels[8000:])
+    assert fit_temperature(logits[binary], only_binary) == pytest.approx(2.0, rel=0.1)
+
+
+def test_grouped_probabilities_and_summary_by_hand():
+    logits = np.log(np.array([[0.1, 0.2, 0.3, 0.3, 0.1], [0.05, 0.05, 0.1, 0.4, 0.4]]))
+    grouped = Grouped(("two", "five"), (BINARY_GROUPS, FIVE_GROUPS), np.array([0, 1]), np.array([0, 3]))
+    assert grouped.probabilities(logits, 1.0, 0) == pytest.approx(np.array([[0.3 / 0.7, 0.4 / 0.7]]))
+    true, confidence, correct = grouped.scores(logits, 1.0)
+    assert true == pytest.approx([0.3 / 0.7, 0.4]) and confidence == pytest.approx([0.4 / 0.7, 0.4])
+    assert correct.tolist() == [False, True]  # the binary text is negative but reads positive; argmax ties go first
+    section = calibration_summary(logits, grouped, 1.0, "two + five:validation")
+    assert section["n"] == 2 and section["nll_before"] == pytest.approx(-(np.log(0.3 / 0.7) + np.log(0.4)) / 2)
+    assert section["ece_before"] == pytest.approx(confidence_calibration_error(confidence, correct))
+
+
+def test_the_confidence_ece_is_the_probability_ece():
+    rng = np.random.default_rng(5)
+    p = softmax(rng.normal(0, 2, size=(500, 4)))
+    labels = rng.integers(0, 4, 500)
+    pooled = confidence_calibration_error(p.max(1), p.argmax(1) == labels)
+    assert pooled == pytest.approx(expected_calibration_error(p, labels))
+    with pytest.raises(ValueError, match="confidences"):
+        confidence_calibration_error([], [])
+
+
+@pytest.fixture
+def mixture_sets(monkeypatch):
+    from sentimentkit.data.datasets import DATASETS, DatasetSpec
+    from sentimentkit.labels import BINARY
+    from sentimentkit.types import TextExample
+
+    def five(split, root):
+        words = ["awful", "bad", "okay", "good", "superb"]
+        return [
+            TextExample(f"{w} film {split} {i}", SENTIMENT5.names[k]) for i in range(4) for k, w in enumerate(words)
+        ]
+
+    def two(split, root):
+        shared = [TextExample("okay film test 0", "positive")] if split != "test" else []  # a test text of `five`
+        pairs = (("loved", "positive"), ("hated", "negative"))
+        return shared + [TextExample(f"{w} it {split} {i}", y) for i in range(6) for w, y in pairs]
+
+    monkeypatch.setitem(
+        DATASETS._items, "cal-five", DatasetSpec("cal-five", "sentiment-5", SENTIMENT5, five, False, "")
+    )
+    monkeypatch.setitem(DATASETS._items, "cal-two", DatasetSpec("cal-two", "sentiment-2", BINARY, two, False, ""))
+
+
+def test_calibrate_fits_a_mixture_at_each_datasets_granularity(model_copy, mixture_sets):
+    section = calibrate(model_copy, "cal-five + cal-two")
+    assert section["fit_on"] == "cal-five + cal-two:validation"
+    assert section["n"] == 20 + 12  # the test text of cal-five that cal-two's validation holds is left out
+    assert section["nll_after"] <= section["nll_before"] + 1e-6
+    assert read_manifest(model_copy).temperature == section["temperature"]
+    manifest = read_manifest(model_copy)
+    logits, grouped = mixture_logits(manifest, ["cal-five", "cal-two"], "validation")
+    assert logits.shape == (32, 5) and grouped.groups == (FIVE_GROUPS, BINARY_GROUPS)
+    assert grouped.source.tolist() == [0] * 20 + [1] * 12
+    with pytest.raises(ValueError, match=r"\['nope'\] are not named text datasets"):
+        calibrate(model_copy, "cal-five + nope")
+    with pytest.raises(ValueError, match="names a dataset twice"):
+        calibrate(model_copy, "cal-two + cal-two")
