@@ -5,11 +5,14 @@ Layout (as MMSA's raw datasets):
     FOLDER/label.csv                          video_id, clip_id, text, label, annotation, mode
     FOLDER/Raw/<video_id>/<clip_id>.mp4       or .wav (also FOLDER/<video_id>/<clip_id>.*)
     FOLDER/OpenFace/<video_id>/<clip_id>.csv  optional: OpenFace 2 features of the clip (else no vision)
+    FOLDER/extraction.json                    optional: {"landmarks": true} for face-landmark vision
 
-Each clip gets `extract_clip` features (audio33; OpenFace vision when its CSV exists). Features of a split are
-cached in `FOLDER/features/<split>.npz` (the safe format of `multimodal/npz.py`); the cache records a fingerprint
-of label.csv, each clip and CSV file (size and modification time) and the extractor version, and is rebuilt when
-any of them changes.
+Each clip gets `extract_clip` features (audio33; OpenFace vision when its CSV exists). With landmarks (the
+`landmarks` argument, else extraction.json, else off) vision is instead the 20 face-landmark features of each
+clip's own frames (`landmarks.py`; OpenFace CSVs are then not read). Features of a split are cached in
+`FOLDER/features/<split>.npz` (the safe format of `multimodal/npz.py`); the cache records a fingerprint of
+label.csv, each clip and CSV file read (size and modification time) and the extractor version (which differs
+between OpenFace and landmark vision), and is rebuilt when any of them changes.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from ..types import ClipLabel, MultimodalExample
 log = logging.getLogger(__name__)
 
 LABEL_FILE = "label.csv"
+SETTINGS_FILE = "extraction.json"
 CLIP_SUFFIXES = (".mp4", ".wav", ".mov", ".mkv", ".webm", ".avi", ".m4a", ".mp3", ".flac")
 EXTRACTOR_VERSION = "audio33-v1+openface2-v1"
+LANDMARKS_EXTRACTOR_VERSION = "audio33-v1+mediapipe-0.10.21-landmark20-v1"
 _SPLITS = {"train": "train", "valid": "valid", "validation": "valid", "test": "test"}
 _COLUMNS = ("video_id", "clip_id", "text", "label", "annotation", "mode")
 
@@ -54,8 +59,29 @@ def is_clip_folder(path: str | Path) -> bool:
     return first is not None and find_clip(path, first[1]["video_id"], first[1]["clip_id"]) is not None
 
 
-def _rows(directory: Path, mode: str) -> list[tuple[str, dict[str, str], Path, Path | None, ClipLabel]]:
-    """(where, raw row, clip file, OpenFace CSV or None, ClipLabel) for each label.csv row of `mode`."""
+def wants_landmarks(directory: Path) -> bool:
+    """The folder's `extraction.json` switch {"landmarks": true|false}; False without the file. Other keys or
+    values are errors naming the file."""
+    path = directory / SETTINGS_FILE
+    if not path.is_file():
+        return False
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(settings, dict) or set(settings) - {"landmarks"}:
+        raise ValueError(f'{path}: expected an object with one key, "landmarks" (true or false); got {settings!r}')
+    value = settings.get("landmarks", False)
+    if not isinstance(value, bool):
+        raise ValueError(f'{path}: "landmarks" must be true or false, got {value!r}')
+    return value
+
+
+def _rows(
+    directory: Path, mode: str, landmarks: bool
+) -> list[tuple[str, dict[str, str], Path, Path | None, ClipLabel]]:
+    """(where, raw row, clip file, OpenFace CSV or None, ClipLabel) for each label.csv row of `mode`; the CSV is
+    None with `landmarks`, whose vision comes from the clip's frames."""
     label_file = directory / LABEL_FILE
     out = []
     records = _csv_records(label_file, _COLUMNS)
@@ -70,13 +96,13 @@ def _rows(directory: Path, mode: str) -> list[tuple[str, dict[str, str], Path, P
                 f"Raw/{row['video_id']}/{row['clip_id']}.mp4 (or .wav, or {row['video_id']}/{row['clip_id']}.*)"
             )
         openface = directory / "OpenFace" / row["video_id"] / f"{row['clip_id']}.csv"
-        out.append((where, row, clip, openface if openface.is_file() else None, label))
+        out.append((where, row, clip, openface if openface.is_file() and not landmarks else None, label))
     return out
 
 
-def _fingerprint(directory: Path, rows: list) -> str:
+def _fingerprint(directory: Path, rows: list, version: str) -> str:
     """SHA-256 over label.csv, each clip's and CSV's relative path, size and mtime, and the extractor version."""
-    digest = hashlib.sha256(EXTRACTOR_VERSION.encode())
+    digest = hashlib.sha256(version.encode())
     digest.update((directory / LABEL_FILE).read_bytes())
     for _, _, clip, openface, _ in rows:
         for file in (clip, openface):
@@ -95,10 +121,14 @@ def _cached_source(path: Path) -> str | None:
         return None
 
 
-def read_clip_folder(directory: str | Path, split: str, *, cache: bool = True) -> list[MultimodalExample]:
+def read_clip_folder(
+    directory: str | Path, split: str, *, cache: bool = True, landmarks: bool | None = None
+) -> list[MultimodalExample]:
     """The clips of `split` ("train", "valid"/"validation" or "test": label.csv's `mode`) of a clip folder, with
-    features extracted by `extract_clip`, in label.csv order. With `cache`, features are read from (and written
-    to) `features/<split>.npz` while the fingerprint of the inputs is unchanged. Labels must lie in [-3, 3]."""
+    features extracted by `extract_clip`, in label.csv order. `landmarks`: vision from face landmarks instead of
+    OpenFace CSVs (None: as the folder's extraction.json says, off without one). With `cache`, features are read
+    from (and written to) `features/<split>.npz` while the fingerprint of the inputs is unchanged. Labels must
+    lie in [-3, 3]."""
     from .features import FeatureError, extract_clip
     from .npz import load_examples, save_examples
 
@@ -108,17 +138,25 @@ def read_clip_folder(directory: str | Path, split: str, *, cache: bool = True) -
     mode = _SPLITS[split]
     if not (directory / LABEL_FILE).is_file():
         raise FileNotFoundError(f"{directory}: no {LABEL_FILE}; a clip folder needs one (MMSA layout)")
-    rows = _rows(directory, mode)
+    if landmarks is None:
+        landmarks = wants_landmarks(directory)
+    rows = _rows(directory, mode, landmarks)
     if not rows:
         raise ValueError(f"{directory / LABEL_FILE}: no rows with mode {mode!r}")
     cache_path = directory / "features" / f"{mode}.npz"
-    fingerprint = _fingerprint(directory, rows)
+    fingerprint = _fingerprint(directory, rows, LANDMARKS_EXTRACTOR_VERSION if landmarks else EXTRACTOR_VERSION)
     if cache and cache_path.is_file() and _cached_source(cache_path) == fingerprint:
         return load_examples(cache_path)
+    if landmarks:
+        from .landmarks import landmarks_python
+
+        landmarks_python()  # a missing landmark interpreter is reported once, not as the first clip's error
     examples = []
     for where, row, clip, openface, label in rows:
         try:
-            example = extract_clip(clip, row["text"], openface=openface, clip_id=label.id, label=label.score)
+            example = extract_clip(
+                clip, row["text"], openface=openface, landmarks=landmarks, clip_id=label.id, label=label.score
+            )
         except FileNotFoundError as error:
             raise FileNotFoundError(f"{where}: clip {clip.relative_to(directory)}: {error}") from error
         except ValueError as error:

@@ -6,10 +6,12 @@
   htk=True), chroma_cqt (12)], hop 512 at 22050 Hz: about 43 frames per second (SKESL `get_audio_embedding.py`).
   These are NOT MOSI's 5-d COVAREP features, which librosa cannot reproduce (spec 8.1): a model trained on MMSA
   MOSI features cannot score user clips; train on features extracted here.
-- Vision: an OpenFace 2 FeatureExtraction CSV supplied by the user (`read_openface`: columns 5 onwards, 709 with
-  the flags `-2Dfp -3Dfp -pdmparams -pose -aus -gaze`). Without one the clip has no vision (a (0, 709) array).
+- Vision, one of: an OpenFace 2 FeatureExtraction CSV supplied by the user (`read_openface`: columns 5 onwards,
+  709 with the flags `-2Dfp -3Dfp -pdmparams -pose -aus -gaze`); or MediaPipe face landmarks of the decoded frames,
+  summarised as 20 geometric features per frame at ~25 frames/s (`landmarks.py`; mediapipe runs in its own venv).
+  With neither the clip has no vision (a (0, 709) array).
 
-librosa and av are imported inside the functions: importing this module stays cheap.
+librosa, av and the landmark code are imported inside the functions: importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ AUDIO33_NAMES: tuple[str, ...] = (
     *(f"mfcc_{i}" for i in range(20)),
     *(f"chroma_{note}" for note in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")),
 )
-VISION_MISSING = "missing: pass an OpenFace 2 CSV"
+VISION_MISSING = "missing: pass an OpenFace 2 CSV or extract face landmarks"
 
 
 class FeatureError(ValueError):
@@ -60,7 +62,7 @@ class Decoded:
 def decode(path: str | Path, *, video: bool = True, sample_rate: int = SAMPLE_RATE) -> Decoded:
     """Decode a clip's audio (mono, float32, resampled to `sample_rate`) and, with `video`, its RGB frames.
 
-    Decoding video holds every frame in memory ((F, H, W, 3) bytes); feature extraction passes video=False.
+    Decoding video holds every frame in memory ((F, H, W, 3) bytes); `extract_clip` asks for it only for landmarks.
     Raises FileNotFoundError for a missing file and FeatureError for a file FFmpeg cannot read or one without
     an audio stream, naming the file."""
     import av
@@ -195,12 +197,15 @@ def extract_clip(
     transcript: str,
     *,
     openface: str | Path | None = None,
+    landmarks: bool = False,
     clip_id: str | None = None,
     label: float | None = None,
 ) -> MultimodalExample:
     """One MultimodalExample from a clip file and its transcript: `audio33` audio and, when `openface` (an
-    OpenFace 2 CSV of the same clip) is given, its 709-d vision; otherwise vision is a (0, 709) array and
-    meta["vision"] says it is missing. meta records the extractors, their settings and the feature names."""
+    OpenFace 2 CSV of the same clip) is given, its 709-d vision; with `landmarks`, the 20 `landmark20` features of
+    the clip's own video frames at ~25 frames/s ((T_v, 20); needs $SENTIMENTKIT_LANDMARKS_PYTHON, see
+    `landmarks.py`); otherwise vision is a (0, 709) array and meta["vision"] says it is missing. meta records the
+    extractors, their settings and the feature names."""
     import librosa
 
     path = Path(path)
@@ -208,7 +213,23 @@ def extract_clip(
         raise ValueError(f"{path}: the transcript is empty; a clip needs the words spoken in it")
     if label is not None and not math.isfinite(label):
         raise ValueError(f"{path}: label must be a finite number, got {label!r}")
-    decoded = decode(path, video=False)
+    if landmarks and openface is not None:
+        raise ValueError(f"{path}: vision from an OpenFace CSV or from face landmarks, not both; pass one of them")
+    decoded = decode(path, video=landmarks)
+    vision_meta: dict[str, Any] | str
+    if landmarks:  # before the audio: a missing landmark interpreter fails fast
+        vision, vision_meta = _landmark_vision(path, decoded)
+    elif openface is not None:
+        vision = read_openface(openface)
+        names = openface_names(openface)
+        vision_meta = {
+            "extractor": "OpenFace 2 FeatureExtraction CSV (columns 5 onwards; success == 0 rows zeroed)",
+            "csv": Path(openface).name,
+            "features": f"{len(names)} columns, {names[0]} .. {names[-1]}",
+        }
+    else:
+        vision = np.zeros((0, OPENFACE_DIM), dtype=np.float32)
+        vision_meta = VISION_MISSING
     audio = audio33(decoded.samples, decoded.sample_rate, HOP_LENGTH)
     meta: dict[str, Any] = {
         "clip": path.name,
@@ -220,18 +241,8 @@ def extract_clip(
             "frame_rate": round(decoded.sample_rate / HOP_LENGTH, 4),
             "features": list(AUDIO33_NAMES),
         },
+        "vision": vision_meta,
     }
-    if openface is not None:
-        vision = read_openface(openface)
-        names = openface_names(openface)
-        meta["vision"] = {
-            "extractor": "OpenFace 2 FeatureExtraction CSV (columns 5 onwards; success == 0 rows zeroed)",
-            "csv": Path(openface).name,
-            "features": f"{len(names)} columns, {names[0]} .. {names[-1]}",
-        }
-    else:
-        vision = np.zeros((0, OPENFACE_DIM), dtype=np.float32)
-        meta["vision"] = VISION_MISSING
     return MultimodalExample(
         text=transcript,
         audio=audio,
@@ -241,3 +252,23 @@ def extract_clip(
         source=str(path),
         meta=meta,
     )
+
+
+def _landmark_vision(path: Path, decoded: Decoded) -> tuple[np.ndarray, dict[str, Any]]:
+    """(T_v, 20) float32 `landmark20` rows of a decoded clip's frames at ~25 frames/s, and their meta entry."""
+    from .landmarks import LANDMARK20_NAMES, face_landmarks, landmark20
+
+    if decoded.frames is None:
+        raise FeatureError(f"{path}: has no video stream; face landmarks need a video of the speaker's face")
+    if decoded.fps is None:
+        raise FeatureError(f"{path}: the video stream states no frame rate; cannot time its frames")
+    faces = face_landmarks(decoded.frames, decoded.fps)
+    vision = landmark20(faces.landmarks, faces.found, faces.frame_size)
+    return vision, {
+        "extractor": f"{faces.extractor} face mesh (refine_landmarks, video mode) -> landmark20",
+        "fps": round(faces.fps, 4),
+        "video_fps": round(decoded.fps, 4),
+        "features": list(LANDMARK20_NAMES),
+        "faces_found": int(faces.found.sum()),
+        "frames": int(faces.found.size),
+    }
