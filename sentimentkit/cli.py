@@ -540,6 +540,23 @@ def calibrate(
 
 
 @app.command()
+def interpolate(
+    start: Annotated[str, typer.Argument(help="The model at weight 0 (a folder or a shipped name).")],
+    end: Annotated[str, typer.Argument(help="The model at weight 1, same architecture and labels.")],
+    weight: Annotated[float, typer.Option(help="Where between them: 0 is START, 1 is END.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the interpolated model.")],
+) -> None:
+    """Interpolate two trained models in weight space (WiSE-FT; LoRA updates exactly); prints a JSON summary."""
+    from .training.interpolate import interpolate as mix
+
+    try:
+        manifest = mix(start, end, weight, output)
+    except (*_user_errors(), FileExistsError) as err:
+        _fail(_message(err))
+    typer.echo(json.dumps({"output": str(output), **manifest.extra["interpolated"]}, indent=2))
+
+
+@app.command()
 def tune(
     config: Annotated[Path, typer.Argument(help="Experiment YAML with a `search` section.")],
     trials: Annotated[int, typer.Option(help="Total number of trials (a resumed search counts finished ones).")] = 20,
