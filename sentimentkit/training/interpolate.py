@@ -50,10 +50,12 @@ def interpolate(start: str | Path, end: str | Path, weight: float, output: str |
         raise InterpolationError(f"{a.path} is a {a.model_type} ({a.task}), {b.path} a {b.model_type} ({b.task})")
     if tuple(a.labels.names) != tuple(b.labels.names):
         raise InterpolationError(f"labels differ: {list(a.labels.names)} and {list(b.labels.names)}")
+    from ..models.base import config_dict, model_config
+
+    # compared as the registered config reads them: a key an older folder lacks is at its default
+    ca, cb = (config_dict(model_config(m.model)) for m in (a, b))
     differ = {
-        k: (a.model.get(k), b.model.get(k))
-        for k in sorted(set(a.model) | set(b.model))
-        if k not in FREE_KEYS and a.model.get(k) != b.model.get(k)
+        k: (ca.get(k), cb.get(k)) for k in sorted(set(ca) | set(cb)) if k not in FREE_KEYS and ca.get(k) != cb.get(k)
     }
     if differ:
         raise InterpolationError(f"model settings differ (start, end): {differ}")
