@@ -1,9 +1,13 @@
 """Calibration of the shipped models: temperature scaling fit on validation, ECE and reliability diagrams per test set.
 
-For each shipped model the temperature is fit on its validation split (the data it was selected on: SST-5
-validation for sentiment-en, the carved absa14 validation for absa-en's polarity model) with the library's own
-`training.calibrate.fit_temperature`, and checked against the temperature stored in the model folder (written by
-`sentimentkit calibrate`). Each test set is then scored once; the expected calibration error (15 equal-width bins
+For each shipped model the temperature is fit on the data its folder says it was fit on (`calibration.fit_on`: the
+validation data it was selected on: SST-5 validation, or for a mixture-trained sentiment-en the validation split of
+each training source; the carved absa14 or absa-all validation for absa-en's polarity model) with the library's own
+`training.calibrate`, and checked against the temperature stored in the model folder (written by `sentimentkit
+calibrate`). sentiment-en is scored on SST-5 (5 classes) and on every cross-domain test set at that set's own
+granularity (`training.calibrate.Grouped`: a polarity's probability is its classes' summed probability, renormalised
+over the classes the set's labels cover): the test sets of benchmarks/cross_domain.py (IMDb: a seeded sample of
+5000 test reviews). Each test set is then scored once; the expected calibration error (15 equal-width bins
 of the max probability) and the NLL are reported before (T = 1) and after (the fitted T), with a reliability
 diagram per test set. Labels do not change with T, so accuracy is one number (and so is the manifest's
 sst5_test_acc3, which collapses the argmax label); sentiment-en's `Prediction.polarity` (the polarity whose 5-point
@@ -13,6 +17,7 @@ classes have the largest summed probability) can move, so its 3-way accuracy is 
 Writes benchmarks/results/calibration.json and benchmarks/results/calibration/<model>_<dataset>.png.
 
     python benchmarks/calibration.py [--models sentiment-en absa-en] [--cache runs/calibration]
+    python benchmarks/calibration.py --models sentiment-en --model-dir runs/cross-domain/v2/seed1/best --label v2
 """
 
 from __future__ import annotations
@@ -28,36 +33,71 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, command_line, write_rows
 
+from sentimentkit.data.datasets import DATASETS
 from sentimentkit.hub import PRETRAINED_DIR, Manifest
 from sentimentkit.labels import SENTIMENT5
-from sentimentkit.metrics import ECE_BINS, expected_calibration_error, negative_log_likelihood, reliability_bins
+from sentimentkit.metrics import ECE_BINS, confidence_calibration_error
 from sentimentkit.tasks.base import softmax
-from sentimentkit.training.calibrate import calibrated_part, fit_temperature, logits_and_labels
+from sentimentkit.training.calibrate import (
+    Grouped,
+    calibrated_part,
+    fit_temperature,
+    logits_and_labels,
+    mixture_logits,
+)
 from sentimentkit.training.experiment import environment
 
 ECE_TARGET = 0.05
-# model -> (validation data, test sets)
+CROSS_DOMAIN = (  # the cross-domain table's test sets (benchmarks/cross_domain.py), with its IMDb sample
+    ("imdb", 5000),
+    ("tweeteval-polarity", None),
+    *((f"{s}-sentences", None) for s in ("laptop14", "restaurant14", "restaurant15", "restaurant16", "twitter")),
+    ("mosi-text", None),
+)
+# model -> test sets (dataset, sample size or None)
 MODELS = {
-    "sentiment-en": ("sst5", ("sst5",)),
-    "absa-en": ("absa14", ("laptop14", "restaurant14", "restaurant15", "restaurant16", "twitter")),
+    "sentiment-en": (("sst5", None), *CROSS_DOMAIN),
+    "sentiment-en-sst5": (("sst5", None), *CROSS_DOMAIN),
+    "absa-en": tuple((s, None) for s in ("laptop14", "restaurant14", "restaurant15", "restaurant16", "twitter")),
 }
 FIGURES = RESULTS / "calibration"
 
 
-def cached_logits(manifest: Manifest, dataset: str, split: str, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """The model's raw logits and true ids on a split; reused from `cache` when the same weights and preprocessing
-    made them."""
+def cached_logits(
+    manifest: Manifest, dataset: str, split: str, cache: Path | None, sample: int | None = None
+) -> tuple[np.ndarray, np.ndarray | Grouped]:
+    """The model's raw logits on a split and the true labels: class ids where the set has the model's labels, else
+    `Grouped` (a mixture "a + b" always). Reused from `cache` when the same weights and preprocessing made them."""
     weights = manifest.path / "model.safetensors"
-    key = hashlib.sha256(weights.read_bytes() + json.dumps(dict(manifest.preprocessing), sort_keys=True).encode())
-    path = None if cache is None else cache / f"{manifest.path.parent.name}_{manifest.path.name}_{dataset}_{split}.npz"
+    key = hashlib.sha256(
+        weights.read_bytes() + json.dumps([dict(manifest.preprocessing), sample], sort_keys=True).encode()
+    )
+    name = dataset.replace(" ", "")
+    path = None if cache is None else cache / f"{manifest.path.parent.name}_{manifest.path.name}_{name}_{split}.npz"
     if path is not None and path.exists():
-        saved = np.load(path)
+        saved = np.load(path, allow_pickle=False)
         if str(saved["key"]) == key.hexdigest():
-            return saved["logits"], saved["labels"]
-    logits, labels = logits_and_labels(manifest, dataset, split)
+            if "source" not in saved:
+                return saved["logits"], saved["labels"]
+            groups = json.loads(str(saved["groups"]))
+            grouped = Grouped(tuple(json.loads(str(saved["names"]))), tuple(tuple(map(tuple, g)) for g in groups),
+                              saved["source"], saved["labels"])  # fmt: skip
+            return saved["logits"], grouped
+    names = [n.strip() for n in dataset.split("+")]
+    labels: np.ndarray | Grouped
+    if len(names) == 1 and DATASETS.get(names[0]).labels == manifest.labels:
+        logits, labels = logits_and_labels(manifest, dataset, split)
+        if sample is not None:
+            raise ValueError(f"{dataset}: a sample of a set with the model's own labels is not implemented")
+    else:
+        logits, labels = mixture_logits(manifest, names, split, cap=sample)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, logits=logits, labels=labels, key=key.hexdigest())
+        extra = {}
+        if isinstance(labels, Grouped):
+            extra = {"names": json.dumps(labels.names), "groups": json.dumps(labels.groups), "source": labels.source}
+        plain = labels.labels if isinstance(labels, Grouped) else labels
+        np.savez(path, logits=logits, labels=plain, key=key.hexdigest(), **extra)
     return logits, labels
 
 
@@ -69,25 +109,45 @@ def polarity_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
 
 
-def scores(logits: np.ndarray, labels: np.ndarray, temperature: float, five_point: bool) -> dict[str, dict]:
-    before, after = softmax(logits.astype(np.float64)), softmax(logits.astype(np.float64) / temperature)
-    confident = before.max(-1) >= 0.99
-    values = {
-        "accuracy": float((before.argmax(-1) == labels).mean()),
-        "ece_before": expected_calibration_error(before, labels),
-        "ece_after": expected_calibration_error(after, labels),
-        "nll_before": negative_log_likelihood(before, labels),
-        "nll_after": negative_log_likelihood(after, labels),
-        "share_confident_before": float(confident.mean()),  # max probability >= 0.99 (the issue's measure)
-        "share_confident_after": float((after.max(-1) >= 0.99).mean()),
-    }
-    if five_point:
-        values["acc3_summed_before"] = polarity_accuracy(before, labels)
-        values["acc3_summed_after"] = polarity_accuracy(after, labels)
-    return {k: {"mean": v, "std": 0.0, "n": 1, "values": [v]} for k, v in values.items()}
+def predictions(logits: np.ndarray, labels: np.ndarray | Grouped, t: float) -> tuple[np.ndarray, ...]:
+    """Per text at temperature t: the probability of its true label, the confidence of the prediction, and whether
+    the prediction is right (labels at the set's own granularity)."""
+    if isinstance(labels, Grouped):
+        return labels.scores(logits, t)
+    p = softmax(logits.astype(np.float64) / t)
+    return p[np.arange(len(labels)), labels], p.max(-1), p.argmax(-1) == labels
 
 
-def diagram(logits: np.ndarray, labels: np.ndarray, temperature: float, title: str, path: Path) -> None:
+def scores(logits: np.ndarray, labels: np.ndarray | Grouped, temperature: float, five_point: bool) -> dict[str, dict]:
+    values: dict[str, float] = {}
+    for when, t in (("before", 1.0), ("after", temperature)):
+        true, confidence, correct = predictions(logits, labels, t)
+        values["accuracy"] = float(correct.mean())  # labels do not move with T
+        values[f"ece_{when}"] = confidence_calibration_error(confidence, correct)
+        values[f"nll_{when}"] = float(-np.log(np.clip(true, 1e-12, None)).mean())
+        values[f"share_confident_{when}"] = float((confidence >= 0.99).mean())  # the issue's measure
+    if five_point and not isinstance(labels, Grouped):
+        values["acc3_summed_before"] = polarity_accuracy(softmax(logits.astype(np.float64)), labels)
+        values["acc3_summed_after"] = polarity_accuracy(softmax(logits.astype(np.float64) / temperature), labels)
+    order = ["accuracy", "ece_before", "ece_after", "nll_before", "nll_after", "share_confident_before"]
+    order += [k for k in values if k not in order]
+    return {k: {"mean": values[k], "std": 0.0, "n": 1, "values": [values[k]]} for k in order}
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    return [
+        {
+            "lower": k / bins,
+            "count": int((which == k).sum()),
+            "accuracy": float(correct[which == k].mean()) if (which == k).any() else None,
+            "confidence": float(confidence[which == k].mean()) if (which == k).any() else None,
+        }
+        for k in range(bins)
+    ]
+
+
+def diagram(logits: np.ndarray, labels: np.ndarray | Grouped, temperature: float, title: str, path: Path) -> None:
     """Reliability diagram before and after: accuracy per confidence bin against the diagonal, with counts."""
     import matplotlib
 
@@ -98,21 +158,21 @@ def diagram(logits: np.ndarray, labels: np.ndarray, temperature: float, title: s
     for ax, (name, t) in zip(
         axes, (("before (T = 1)", 1.0), (f"after (T = {temperature:.3f})", temperature)), strict=True
     ):
-        probs = softmax(logits.astype(np.float64) / t)
-        table = reliability_bins(probs, labels, ECE_BINS)
+        _, confidence, correct = predictions(logits, labels, t)
+        table = reliability(confidence, correct)
         width = 1.0 / ECE_BINS
         centers = [b["lower"] + width / 2 for b in table]
         filled = [b for b in table if b["count"]]  # empty bins get no bar
         at = [b["lower"] + width / 2 for b in filled]
         accuracy = np.array([b["accuracy"] for b in filled])
-        confidence = np.array([b["confidence"] for b in filled])
+        mean_confidence = np.array([b["confidence"] for b in filled])
         ax.bar(at, accuracy, width=width * 0.95, color="#4c72b0", edgecolor="black", label="accuracy")
         ax.bar(
-            at, confidence - accuracy, bottom=accuracy, width=width * 0.95, color="#dd8452", alpha=0.45,
+            at, mean_confidence - accuracy, bottom=accuracy, width=width * 0.95, color="#dd8452", alpha=0.45,
             edgecolor="#dd8452", label="gap to mean confidence",
         )  # fmt: skip
         ax.plot([0, 1], [0, 1], "k--", linewidth=1)
-        ece = expected_calibration_error(probs, labels, ECE_BINS)
+        ece = confidence_calibration_error(confidence, correct)
         ax.set_title(f"{name}\nECE {ece:.4f}")
         ax.set_xlabel("confidence (max probability)")
         ax.set_xlim(0, 1)
@@ -134,47 +194,61 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--cache", type=Path, default=Path("runs/calibration"), help="logits cache ('' for none)")
+    parser.add_argument("--model-dir", type=Path, help="score this folder as the (one) model instead of the shipped")
+    parser.add_argument("--label", help="the model's name in the rows (default: the shipped name)")
     args = parser.parse_args()
+    if args.model_dir is not None and len(args.models) != 1:
+        parser.error("--model-dir goes with one --models name (the kind of model it is)")
     cache = args.cache if str(args.cache) else None
-    rows = []
     for name in args.models:
-        validation, tests = MODELS[name]
-        manifest = calibrated_part(PRETRAINED_DIR / name)
-        logits, labels = cached_logits(manifest, validation, "validation", cache)
+        rows = []
+        tests = MODELS[name]
+        manifest = calibrated_part(args.model_dir or PRETRAINED_DIR / name)
+        label = args.label or name
+        fit_on = str(
+            manifest.calibration.get("fit_on", "sst5:validation" if name.startswith("sentiment-en") else "absa14")
+        )
+        validation, _, fit_split = fit_on.rpartition(":") if ":" in fit_on else (fit_on, "", "validation")
+        logits, labels = cached_logits(manifest, validation, fit_split, cache)
         temperature = fit_temperature(logits, labels)
         stored = manifest.temperature
         if abs(stored - temperature) > 1e-3 * temperature:
-            print(f"warning: {name} stores T = {stored}, the fit on {validation} validation gives {temperature:.6f}")
+            print(f"warning: {label} stores T = {stored}, the fit on {fit_on} gives {temperature:.6f}")
         five_point = manifest.labels == SENTIMENT5
-        for dataset, split in [(validation, "validation"), *((t, "test") for t in tests)]:
-            z, y = (logits, labels) if split == "validation" else cached_logits(manifest, dataset, split, cache)
+        for dataset, split, sample in [(validation, fit_split, None), *((t, "test", n) for t, n in tests)]:
+            if split == fit_split and dataset == validation:
+                z, y = logits, labels
+            else:
+                z, y = cached_logits(manifest, dataset, split, cache, sample)
             metrics = scores(z, y, temperature, five_point)
             met = metrics["ece_after"]["mean"] <= ECE_TARGET
             print(
-                f"{name:13s} {dataset:13s} {split:10s} n={len(y):5d} T={temperature:.4f} "
+                f"{label:13s} {dataset[:24]:24s} {split:10s} n={len(y):5d} T={temperature:.4f} "
                 f"acc={metrics['accuracy']['mean']:.4f} "
                 f"ECE {metrics['ece_before']['mean']:.4f} -> {metrics['ece_after']['mean']:.4f} "
                 f"NLL {metrics['nll_before']['mean']:.4f} -> {metrics['nll_after']['mean']:.4f} "
-                f"target<={ECE_TARGET}: {'met' if met else 'NOT met'}"
+                f"target<={ECE_TARGET}: {'met' if met else 'NOT met'}",
+                flush=True,
             )
             if split == "test":
-                diagram(
-                    z, y, temperature, f"{name} on {dataset} {split} (n={len(y)})", FIGURES / f"{name}_{dataset}.png"
-                )
+                figure = FIGURES / f"{label}_{dataset}.png"
+                diagram(z, y, temperature, f"{label} on {dataset} {split} (n={len(y)})", figure)
             rows.append(
                 {
                     "suite": "calibration",
                     "task": "temperature-scaling",
-                    "dataset": dataset,
+                    "dataset": dataset if split == "test" else f"{dataset} ({split})",
                     "split": split,
-                    "model": name if name == "sentiment-en" else f"{name} (polarity)",
+                    "model": label if name.startswith("sentiment-en") else f"{label} (polarity)",
                     "backbone": "all-MiniLM-L6-v2",
                     "metrics": metrics,
                     "settings": {
                         "temperature": round(temperature, 6),
                         "stored_temperature": round(stored, 6),
-                        "fit_on": f"{validation}:validation",
+                        "fit_on": fit_on,
                         "n": len(y),
+                        "sample": sample,
+                        "granularity": "the set's own labels" if isinstance(y, Grouped) else "the model's labels",
                         "bins": ECE_BINS,
                         "ece_target": ECE_TARGET,
                         "ece_target_met": met,
@@ -185,7 +259,8 @@ def main() -> None:
                     "env": environment(),
                 }
             )
-    print(write_rows("calibration", rows))
+        # this model's rows replace all of its older ones (a new temperature or fit set is a new measurement)
+        print(write_rows("calibration", rows, replace={"model": rows[0]["model"]}))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,16 @@
     python benchmarks/cross_domain.py train --recipe v2-without-imdb --seeds 1
     python benchmarks/cross_domain.py score                       # every recipe with trained seeds
     python benchmarks/cross_domain.py score --recipes sst-only v2
+    python benchmarks/cross_domain.py wise --seeds 1 2 3          # v2-wise: interpolate each v2 seed with sst-only
 
 Recipes:
-  sst-only            the shipped `sentiment-en` (SST-5 phrases only; the one shipped seed)
+  sst-only            the shipped `sentiment-en-sst5` (sentiment-en before v2: SST-5 phrases only; the one shipped seed)
   v2                  configs/sentiment-en-v2.yaml: every polarity source at once, continuing from the shipped model
                       (runs/cross-domain/v2/seed<n>)
   v2-scratch          the same mixture from the backbone (no warm start), every source capped at 2500 texts
+  v2-wise             each v2 seed interpolated in weight space with sst-only (WiSE-FT, `sentimentkit interpolate`):
+                      the weight is chosen per seed on validation only, the largest mean non-SST validation accuracy
+                      among the weights whose SST-5 validation accuracy stays within SST_TOLERANCE of sst-only's
   v2-without-SOURCE   the same without one source (SOURCE: a name from the v2 config's data.train)
 
 Columns: SST-5 test 5-class accuracy and 3-class accuracy (summed probability of each polarity's classes), and each
@@ -27,6 +31,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 from common import command_line, summary, write_rows
 
@@ -36,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "sentiment-en-v2.yaml"
 RUNS = ROOT / "runs" / "cross-domain"
 IMDB_SAMPLE = 5000
+START = "sentiment-en-sst5"  # the SST-only model v2 continued from (the shipped sentiment-en until v2 replaced it)
+WISE_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
+SST_TOLERANCE = 0.005  # SST-5 validation accuracy the interpolation may give up against sst-only (half a point)
 TEST_SETS = (  # (dataset, sample size or None)
     ("imdb", IMDB_SAMPLE),
     ("tweeteval-polarity", None),
@@ -59,6 +67,8 @@ def recipe_overrides(recipe: str) -> list[str]:
         return []
     if recipe == "v2-scratch":
         return ["train.warm_start=null", "data.per_source=2500"]
+    if recipe == "v2-wise":
+        return []  # the v2 runs themselves, interpolated afterwards
     prefix = "v2-without-"
     sources = v2_sources()
     if not recipe.startswith(prefix) or recipe[len(prefix) :] not in sources:
@@ -115,7 +125,7 @@ def score_model(model: str, cache: Path | None, data_dir: str | None) -> dict[st
 def recipe_models(recipe: str) -> list[tuple[str, Path | None, int | None]]:
     """(model, score cache, seed) of every trained seed of a recipe."""
     if recipe == "sst-only":
-        return [("sentiment-en", RUNS / "sst-only" / "sentiment-en.json", 1)]
+        return [("sentiment-en-sst5", RUNS / "sst-only" / "sentiment-en.json", 1)]
     folders = sorted((RUNS / recipe).glob("seed*/best/config.json"))
     return [(str(f.parent), f.parent.parent / "cross_domain.json", int(f.parent.parent.name[4:])) for f in folders]
 
@@ -157,9 +167,82 @@ def score(recipes: list[str] | None, data_dir: str | None) -> None:
         print(write_rows("cross_domain", rows))
 
 
+def validation_accuracies(folder: Path, names: list[str], data_dir: str | None) -> dict[str, float]:
+    """Per-source validation accuracy of a model (each source at its own granularity, the texts the mixture
+    selected on: at most 1000 per source, no test text), cached in the folder."""
+    cache = folder / "validation_accuracies.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    from sentimentkit.hub import read_manifest
+    from sentimentkit.training.calibrate import mixture_logits
+
+    logits, grouped = mixture_logits(read_manifest(folder), names, "validation", data_dir=data_dir)
+    _, _, correct = grouped.scores(logits, 1.0)
+    source = np.sort(grouped.source)  # scores() returns texts grouped by source, in source order
+    out = {name: float(correct[source == s].mean()) for s, name in enumerate(names)}
+    cache.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def wise(seeds: list[int], data_dir: str | None) -> None:
+    """v2-wise: for each trained v2 seed, the interpolation with sst-only at every WISE_GRID weight, scored on
+    validation; the chosen weight's folder becomes runs/cross-domain/v2-wise/seed<n>/best."""
+    import shutil
+    from dataclasses import replace
+
+    from sentimentkit.hub import read_manifest, write_manifest
+    from sentimentkit.training.interpolate import interpolate
+
+    if Path.cwd().resolve() != ROOT:
+        raise SystemExit(
+            f"run wise from the repository root ({ROOT.name}/): the folders it writes name the runs by path"
+        )
+    config = yaml.safe_load(CONFIG.read_text())
+    held_from = config["data"].get("validation") or {}
+    names = [held_from.get(s, s) for s in v2_sources()]
+    sst = held_from.get("sst5-phrases", "sst5")
+    for seed in seeds:
+        end = RUNS / "v2" / f"seed{seed}" / "best"
+        if not (end / "config.json").exists():
+            print(f"v2 seed {seed}: not trained; train it first", flush=True)
+            continue
+        folder = RUNS / "v2-wise" / f"seed{seed}"
+        grid = {}
+        for w in WISE_GRID:
+            point = folder / f"w{w:.2f}"
+            if not (point / "config.json").exists():
+                shutil.rmtree(point, ignore_errors=True)
+                # recorded in the folder as given: a shipped name and a path inside the repository
+                interpolate(START, end.relative_to(ROOT), w, point)
+            accuracy = validation_accuracies(point, names, data_dir)
+            others = [v for k, v in accuracy.items() if k != sst]
+            grid[w] = {"sst5": accuracy[sst], "mean_non_sst": sum(others) / len(others), "per_source": accuracy}
+            print(f"v2-wise seed {seed} w={w:.2f}: SST-5 val {accuracy[sst]:.4f}, "
+                  f"mean non-SST val {grid[w]['mean_non_sst']:.4f}", flush=True)  # fmt: skip
+        floor = grid[0.0]["sst5"] - SST_TOLERANCE
+        feasible = [w for w in WISE_GRID if grid[w]["sst5"] >= floor]
+        chosen = max(feasible, key=lambda w: (grid[w]["mean_non_sst"], w))
+        best = folder / "best"
+        shutil.rmtree(best, ignore_errors=True)
+        shutil.copytree(folder / f"w{chosen:.2f}", best)
+        accuracy = grid[chosen]["per_source"]
+        validation = {f"accuracy_{k}": v for k, v in accuracy.items()}
+        validation["accuracy"] = sum(accuracy.values()) / len(accuracy)
+        manifest = read_manifest(best)
+        write_manifest(replace(manifest, extra={**manifest.extra, "validation": validation}))
+        selection = {
+            "rule": f"largest mean non-SST validation accuracy with SST-5 validation >= sst-only's - {SST_TOLERANCE}",
+            "sst_floor": floor,
+            "chosen_weight": chosen,
+            "grid": {f"{w:.2f}": v for w, v in grid.items()},
+        }
+        (folder / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
+        print(f"v2-wise seed {seed}: weight {chosen:.2f} chosen on validation -> {best}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("train", "score"))
+    parser.add_argument("command", choices=("train", "score", "wise"))
     parser.add_argument("--recipe", default="v2")
     parser.add_argument("--recipes", nargs="+")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
@@ -167,6 +250,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "train":
         train(args.recipe, args.seeds, args.data_dir)
+    elif args.command == "wise":
+        wise(args.seeds, args.data_dir)
     else:
         score(args.recipes, args.data_dir)
 

@@ -3,10 +3,12 @@
     python benchmarks/ate.py --model absa-en-extractor --seeds 1      # trains + scores the extractor
     sentimentkit train configs/absa-en-polarity.yaml                   # trains the polarity model
     python scripts/ship_absa.py runs/absa-en-extractor/seed1 runs/absa-en-polarity/seed1
+    python scripts/ship_absa.py shipped runs/absa-en-v2/polarity/seed1      # a new polarity part, same extractor
 
 Each run's `best/` (config.json + trainable tensors) is copied into sentimentkit/pretrained/absa-en/{extractor,
-polarity}, tensors stored as float16 (they load into float32 models), and both parts are scored as shipped on the
-Laptop14 and Restaurant14 test sets here (for the current absa-en, the float16 extractor's span F1 equals the
+polarity}, tensors stored as float16 (they load into float32 models); `shipped` for the extractor keeps the one
+already there. Both parts are scored as shipped: extraction on the Laptop14 and Restaurant14 test sets, polarity
+(gold aspects) on Laptop14, Restaurant14, Restaurant15, Restaurant16 and Twitter (for the current absa-en, the float16 extractor's span F1 equals the
 float32 run's from benchmarks/ate.py to four decimals).
 """
 
@@ -16,6 +18,7 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,19 +34,28 @@ CARD = """# absa-en
 | what is stored | adapters and heads as float16 safetensors: extractor {ex_kb} KB, polarity {pol_kb} KB |
 | labels | {labels} |
 | input | raw text, cut into sentences at . ! ?; each sentence read up to {ex_len} (extraction) / {pol_len} (polarity) tokens |
-| training data | extractor: SemEval-2014 laptop + restaurant train XML (all sentences, {ex_train}); polarity: laptop14 + restaurant14 3-line train files ({pol_train}) |
-| model selection | extractor: span F1, polarity: accuracy, on 10 % carved (seed 13) from the joint training data; test sets only for the scores below |
+| training data | extractor: SemEval-2014 laptop + restaurant train XML (all sentences, {ex_train}); polarity: {pol_train} |
+| model selection | extractor: span F1 on {ex_sel}; polarity: {pol_metric} on {pol_sel}; test sets only for the scores below |
+| polarity training | {pol_start}; {pol_epochs} epochs, batch {pol_batch}, AdamW lr {pol_lr} (head {pol_head_lr}), class weights: {pol_weights} |
 
 ## Metrics (test sets; never used for training or selection)
 
-| | Laptop14 | Restaurant14 |
+| extraction | Laptop14 | Restaurant14 |
 |---|---|---|
-| extraction span F1 (exact match) | {ate_l:.4f} | {ate_r:.4f} |
-| extraction precision / recall | {ate_lp:.4f} / {ate_lr:.4f} | {ate_rp:.4f} / {ate_rr:.4f} |
-| polarity accuracy (gold aspects) | {pol_l:.4f} | {pol_r:.4f} |
-| polarity macro-F1 (gold aspects) | {pol_lf:.4f} | {pol_rf:.4f} |
+| span F1 (exact match) | {ate_l:.4f} | {ate_r:.4f} |
+| precision / recall | {ate_lp:.4f} / {ate_lr:.4f} | {ate_rp:.4f} / {ate_rr:.4f} |
 
-Validation: extractor span F1 {ex_val:.4f}, polarity accuracy {pol_val:.4f}.
+| polarity (gold aspects) | accuracy | macro-F1 |
+|---|---|---|
+{polarity_rows}
+
+Validation: extractor span F1 {ex_val:.4f}, polarity {pol_metric} {pol_val:.4f}.
+
+## Language
+
+The model reads English. Each prediction carries the detected language of its text (`language`); text that is
+clearly in another language (15+ letters, P(not English) >= 0.95) also gets a warning that its labels are
+unreliable.
 
 ## Use
 
@@ -52,9 +64,11 @@ Validation: extractor span F1 {ex_val:.4f}, polarity accuracy {pol_val:.4f}.
 
 ## Retrain
 
-    python benchmarks/ate.py --model absa-en-extractor --seeds 1
-    sentimentkit train configs/absa-en-polarity.yaml
-    python scripts/ship_absa.py runs/absa-en-extractor/seed1 runs/absa-en-polarity/seed1
+    python benchmarks/ate.py --model absa-en-extractor --seeds 1          # the extractor
+    sentimentkit train {pol_config}            # the polarity part
+    python scripts/ship_absa.py {ex_arg} {pol_run}
+    python benchmarks/calibration.py --models absa-en
+    python benchmarks/absa_domains.py                                   # per-dataset table against the previous model
 
 ## Limits
 
@@ -63,6 +77,32 @@ explicit spans of the text; implicit aspects ("it is too heavy" -> weight) are n
 occurrence: "screen" twice in a text gives two aspects, each with its own polarity. "conflict" (mixed) is not a
 label; such aspects get the dominant polarity.
 """
+
+
+NAMES = {
+    "laptop14": "Laptop14",
+    "restaurant14": "Restaurant14",
+    "restaurant15": "Restaurant15",
+    "restaurant16": "Restaurant16",
+    "twitter": "Twitter",
+}
+TRAIN_DATA = {
+    "absa14": "laptop14 + restaurant14 3-line train files (absa14)",
+    "absa-all": "every aspect-polarity set together (absa-all: SemEval-2014 laptop + restaurant, 2015 and 2016 "
+    "restaurant, Twitter; each (sentence, aspect) once, none of a test file's)",
+}
+
+
+def _training_data(meta: Any) -> str:
+    train = str(meta.extra["trained_on"]["train"])
+    return TRAIN_DATA.get(train, train)
+
+
+def _selection(meta: Any) -> str:
+    validation = str(meta.extra["trained_on"]["validation"])
+    return {"absa14": "10 % carved (seed 13) from the joint absa14 training data"}.get(
+        validation, f"the validation data of {validation}"
+    )
 
 
 def _copy_half(source: Path, target: Path) -> None:
@@ -93,7 +133,7 @@ reports ECE before and after on every test set, with reliability diagrams.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("extractor", type=Path, help="an ate run folder (best/)")
+    parser.add_argument("extractor", type=Path, help="an ate run folder (best/), or `shipped` to keep the shipped one")
     parser.add_argument("polarity", type=Path, help="an aspect-polarity run folder (best/)")
     parser.add_argument("--name", default="absa-en")
     parser.add_argument("--data-dir", default=None)
@@ -113,19 +153,25 @@ def main() -> None:
     from sentimentkit.training.experiment import evaluate
 
     target = REPO / "sentimentkit" / "pretrained" / args.name
+    keep = str(args.extractor) == "shipped"
+    if keep and not (target / "extractor" / "model.safetensors").exists():
+        raise SystemExit(f"{target / 'extractor'}: no shipped extractor to keep; pass an ate run folder")
     for part, run in (("extractor", args.extractor), ("polarity", args.polarity)):
-        _copy_half(run / "best", target / part)
+        if not (part == "extractor" and keep):
+            _copy_half(run / "best", target / part)
     # both parts are scored as shipped (float16 tensors), not as trained
     ate = {
         n: evaluate(target / "extractor", f"{n}-ate", "test", data_dir=args.data_dir)
         for n in ("laptop14", "restaurant14")
     }
-    polarity = {n: evaluate(target / "polarity", n, "test", data_dir=args.data_dir) for n in ate}
+    sets = ("laptop14", "restaurant14", "restaurant15", "restaurant16", "twitter")
+    polarity = {n: evaluate(target / "polarity", n, "test", data_dir=args.data_dir) for n in sets}
     ex_meta = read_manifest(target / "extractor")
     pol_meta = read_manifest(target / "polarity")
     metrics = {}
-    for n in ate:
-        metrics[f"{n}_ate_f1"] = round(ate[n]["f1_ate"], 4)
+    for n in sets:
+        if n in ate:
+            metrics[f"{n}_ate_f1"] = round(ate[n]["f1_ate"], 4)
         metrics[f"{n}_polarity_accuracy"] = round(polarity[n]["accuracy"], 4)
         metrics[f"{n}_polarity_f1_macro"] = round(polarity[n]["f1_macro"], 4)
     bundle = Manifest(
@@ -159,19 +205,37 @@ def main() -> None:
         ex_len=ex_meta.preprocessing["max_length"],
         pol_len=pol_meta.preprocessing["max_length"],
         ex_train=f"{ex_meta.extra['trained_on']['train']}",
-        pol_train=f"{pol_meta.extra['trained_on']['train']}",
+        ex_sel=_selection(ex_meta),
+        pol_train=_training_data(pol_meta),
+        pol_metric=pol_meta.extra["train"]["metric"],
+        pol_sel=_selection(pol_meta),
+        pol_start=f"continued from the previous absa-en polarity model ({pol_meta.extra['warm_start']['model']})"
+        if pol_meta.extra.get("warm_start")
+        else "from the pretrained backbone",
+        pol_epochs=pol_meta.extra["train"]["epochs"],
+        pol_batch=pol_meta.extra["train"]["batch_size"],
+        pol_lr=pol_meta.extra["train"]["lr"],
+        pol_head_lr=pol_meta.extra["train"]["head_lr"],
+        pol_weights=", ".join(f"{w:.2f}" for w in pol_model["class_weights"]) + " (balanced)"
+        if pol_model.get("class_weights")
+        else "none",
+        polarity_rows="\n".join(
+            f"| {NAMES[n]} ({polarity[n]['n']}) | {polarity[n]['accuracy']:.4f} | {polarity[n]['f1_macro']:.4f} |"
+            for n in sets
+        ),
         ate_l=ate["laptop14"]["f1_ate"],
         ate_r=ate["restaurant14"]["f1_ate"],
         ate_lp=ate["laptop14"]["precision_ate"],
         ate_lr=ate["laptop14"]["recall_ate"],
         ate_rp=ate["restaurant14"]["precision_ate"],
         ate_rr=ate["restaurant14"]["recall_ate"],
-        pol_l=polarity["laptop14"]["accuracy"],
-        pol_r=polarity["restaurant14"]["accuracy"],
-        pol_lf=polarity["laptop14"]["f1_macro"],
-        pol_rf=polarity["restaurant14"]["f1_macro"],
+        pol_config="configs/absa-en-polarity-v2.yaml"
+        if pol_meta.extra["trained_on"]["train"] == "absa-all"
+        else "configs/absa-en-polarity.yaml",
+        ex_arg="shipped" if keep else "runs/absa-en-extractor/seed1",
+        pol_run=args.polarity if not args.polarity.is_absolute() else args.polarity.name,
         ex_val=ex_meta.extra["validation"]["f1_ate"],
-        pol_val=pol_meta.extra["validation"]["accuracy"],
+        pol_val=pol_meta.extra["validation"][pol_meta.extra["train"]["metric"]],
     )
     card += CALIBRATION.format(**calibration)
     (target / "README.md").write_text(card)

@@ -133,11 +133,18 @@ def calibration_summary(
 
 
 def mixture_logits(
-    manifest: Manifest, names: Sequence[str], split: str, *, data_dir: str | None = None, batch_size: int = 64
+    manifest: Manifest,
+    names: Sequence[str],
+    split: str,
+    *,
+    data_dir: str | None = None,
+    batch_size: int = 64,
+    cap: int | None = None,
 ) -> tuple[np.ndarray, Grouped]:
     """A 5-point (or any) text model's raw logits on `split` of several named datasets, with their `Grouped`
-    labels: each dataset's texts at most MIX_VALIDATION (the seeded sample a mixture selects on), and no text of any
-    named dataset's test split (the sets overlap: restaurant16's training file holds restaurant15's test sentences)."""
+    labels. Off the test split, each dataset's texts are at most MIX_VALIDATION (the seeded sample a mixture
+    selects on) and no text of any named dataset's test split is used (the sets overlap: restaurant16's training
+    file holds restaurant15's test sentences). `cap` overrides the per-dataset sample size (the same seeded sample)."""
     from ..data.datasets import load_dataset
     from ..encoders.pool import Runtime
     from ..tasks.base import subset
@@ -157,7 +164,8 @@ def mixture_logits(
         spec = DATASETS.get(name)
         mapping = source_labels(name, spec.labels, manifest.labels).groups  # ValueError where the labels do not map
         held = [x for x in load_dataset(name, split, data_dir) if x.label is not None and _plain(x.text) not in tests]
-        held = subset(held, MIX_VALIDATION, MIX_VALIDATION_SEED) if len(held) > MIX_VALIDATION else held
+        limit = cap if cap is not None else (None if split == "test" else MIX_VALIDATION)
+        held = subset(held, limit, MIX_VALIDATION_SEED) if limit is not None and len(held) > limit else held
         if not held:
             raise ValueError(f"mixture {' + '.join(names)}: {name} has no labelled {split} text left to fit on")
         order = list(mapping)
