@@ -130,7 +130,8 @@ def recipe_models(recipe: str) -> list[tuple[str, Path | None, int | None]]:
     return [(str(f.parent), f.parent.parent / "cross_domain.json", int(f.parent.parent.name[4:])) for f in folders]
 
 
-def score(recipes: list[str] | None, data_dir: str | None) -> None:
+def score(recipes: list[str] | None, data_dir: str | None, seeds: list[int] | None = None) -> None:
+    """Score every trained seed of each recipe (or only `seeds`: the others' cached scores still make the row)."""
     if recipes is None:
         recipes = ["sst-only", *sorted(p.name for p in RUNS.glob("*") if p.is_dir() and p.name != "sst-only")]
     rows = []
@@ -140,6 +141,8 @@ def score(recipes: list[str] | None, data_dir: str | None) -> None:
             print(f"{recipe}: no trained seed; train it first", flush=True)
             continue
         (RUNS / "sst-only").mkdir(parents=True, exist_ok=True)
+        pending = [(m, c, seed) for m, c, seed in models if seeds is not None and seed not in seeds]
+        models = [x for x in models if x not in pending or (x[1] is not None and x[1].exists())]
         scores = [score_model(m, cache, data_dir) for m, cache, _ in models]
         metrics = {k: summary([s[k] for s in scores]) for k in scores[0]}
         rows.append(
@@ -247,13 +250,14 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     parser.add_argument("--data-dir")
+    parser.add_argument("--only-seeds", action="store_true", help="score: only --seeds (others from their cache)")
     args = parser.parse_args()
     if args.command == "train":
         train(args.recipe, args.seeds, args.data_dir)
     elif args.command == "wise":
         wise(args.seeds, args.data_dir)
     else:
-        score(args.recipes, args.data_dir)
+        score(args.recipes, args.data_dir, args.seeds if args.only_seeds else None)
 
 
 if __name__ == "__main__":

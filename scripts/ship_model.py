@@ -100,9 +100,7 @@ clearly in another language (15+ letters, P(not English) >= 0.95) also gets a wa
 
 ## Retrain
 
-    python benchmarks/cross_domain.py train --recipe {recipe} --seeds 1 2 3
-    python benchmarks/cross_domain.py score --recipes sst-only {recipe}
-    python scripts/ship_model.py {run} --name {name}
+{retrain}    python scripts/ship_model.py {run} --name {name}
     python benchmarks/calibration.py --models sentiment-en
 
 ## Limits
@@ -125,6 +123,16 @@ COLUMNS = (  # cross_domain.json key -> row name
     ("acc_mosi-text", "MOSI transcripts (3-way)"),
     ("mean_non_sst", "mean of the non-SST sets"),
 )
+
+
+def _metric_name(key: str) -> str:
+    """A cross_domain.json key as the manifest's metric name (the same names as the SST-only model's card)."""
+    special = {"sst5_acc5": "sst5_test_accuracy", "sst5_acc3": "sst5_test_acc3_summed"}
+    if key in special:
+        return special[key]
+    if key == "mean_non_sst":
+        return "cross_domain_mean_accuracy"
+    return f"{key.removeprefix('acc_')}_test_accuracy"
 
 
 def ship_mixture(run: Path, name: str, description: str, calibrate_on: str | None) -> None:
@@ -151,11 +159,16 @@ def ship_mixture(run: Path, name: str, description: str, calibrate_on: str | Non
     shutil.copy(best / "model.safetensors", target / "model.safetensors")
     sources = [s.strip() for s in config["data"]["train"].split("+")]
     held_from = config["data"].get("validation") or {}
+    extra = dict(manifest.extra)
+    warm = extra.get("warm_start")
+    if mixed and warm and warm.get("model") == name:  # it continued from the model it replaces: now the start's name
+        extra["warm_start"] = {**warm, "model": mixed["start"]}
     shipped = replace(
         manifest,
         path=target,
         description=description,
-        metrics={k: round(float(scores[k]), 4) for k, _ in COLUMNS},
+        metrics={_metric_name(k): round(float(scores[k]), 4) for k, _ in COLUMNS},
+        extra=extra,
     )
     write_manifest(shipped)
     fit_on = calibrate_on or " + ".join(held_from.get(s, s) for s in sources)
@@ -181,6 +194,12 @@ def ship_mixture(run: Path, name: str, description: str, calibrate_on: str | Non
             f"(WiSE-FT, `sentimentkit interpolate`; LoRA rank doubled); weight chosen on validation: {rule} |\n"
         )
     start = shipped.extra.get("warm_start", {}).get("model")
+    if mixed and start == name:  # the run continued from the model this one replaces, now shipped as the start
+        start = mixed["start"]
+        shipped = replace(
+            shipped, extra={**shipped.extra, "warm_start": {**shipped.extra["warm_start"], "model": start}}
+        )
+        write_manifest(shipped)
     card = MIXTURE_CARD.format(
         name=name,
         description=description,
@@ -196,6 +215,14 @@ def ship_mixture(run: Path, name: str, description: str, calibrate_on: str | Non
         selection=f"{shipped.extra['trained_on']['validation'].split(';')[0]}, every {train['eval_every']} steps",
         start=f"continued from the shipped {start}" if start else "from the pretrained backbone",
         interpolation=interpolation,
+        retrain=(
+            "    python benchmarks/cross_domain.py train --recipe v2 --seeds 1 2 3\n"
+            "    python benchmarks/cross_domain.py wise --seeds 1 2 3      # the weight, chosen on validation\n"
+            f"    python benchmarks/cross_domain.py score --recipes sst-only v2 {recipe}\n"
+            if mixed
+            else f"    python benchmarks/cross_domain.py train --recipe {recipe} --seeds 1 2 3\n"
+            f"    python benchmarks/cross_domain.py score --recipes sst-only {recipe}\n"
+        ),
         epochs=train["epochs"],
         batch_size=train["batch_size"],
         lr=train["lr"],

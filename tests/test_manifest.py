@@ -19,8 +19,9 @@ def test_shipped_manifests_are_typed():
     assert document.kind == "model" and document.task == "text-classification.v1"
     assert document.labels == SENTIMENT5 and document.labels.polarity_map is not None
     assert document.preprocessing == {"max_length": 96, "truncation": "head", "emoji": "words"}
-    assert document.language == "en" and document.temperature > 1.0  # calibrated on SST-5 validation
-    assert document.metrics["sst5_test_accuracy"] == pytest.approx(0.5226)
+    assert document.language == "en" and document.temperature > 0.0  # calibrated on validation
+    assert document.metrics["sst5_test_accuracy"] > 0.45
+    assert read_manifest(PRETRAINED_DIR / "sentiment-en-sst5").metrics["sst5_test_accuracy"] == pytest.approx(0.5226)
     bundle = read_manifest(PRETRAINED_DIR / "absa-en")
     assert bundle.kind == "bundle" and bundle.task == "aspect-sentiment.v1" and bundle.model is None
     assert bundle.component("extractor") == PRETRAINED_DIR / "absa-en" / "extractor"
