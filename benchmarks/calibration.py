@@ -122,16 +122,19 @@ def scores(logits: np.ndarray, labels: np.ndarray | Grouped, temperature: float,
     values: dict[str, float] = {}
     for when, t in (("before", 1.0), ("after", temperature)):
         true, confidence, correct = predictions(logits, labels, t)
-        values["accuracy"] = float(correct.mean())  # labels do not move with T
+        # a class label does not move with T, but a coarser set's label (the largest summed probability) can
+        values["accuracy" if when == "before" or not isinstance(labels, Grouped) else "accuracy_after"] = float(
+            correct.mean()
+        )
         values[f"ece_{when}"] = confidence_calibration_error(confidence, correct)
         values[f"nll_{when}"] = float(-np.log(np.clip(true, 1e-12, None)).mean())
         values[f"share_confident_{when}"] = float((confidence >= 0.99).mean())  # the measure
     if five_point and not isinstance(labels, Grouped):
         values["acc3_summed_before"] = polarity_accuracy(softmax(logits.astype(np.float64)), labels)
         values["acc3_summed_after"] = polarity_accuracy(softmax(logits.astype(np.float64) / temperature), labels)
-    order = ["accuracy", "ece_before", "ece_after", "nll_before", "nll_after", "share_confident_before"]
+    order = ["accuracy", "accuracy_after", "ece_before", "ece_after", "nll_before", "nll_after"]
     order += [k for k in values if k not in order]
-    return {k: {"mean": values[k], "std": 0.0, "n": 1, "values": [values[k]]} for k in order}
+    return {k: {"mean": values[k], "std": 0.0, "n": 1, "values": [values[k]]} for k in order if k in values}
 
 
 def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
