@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..types import MultimodalExample
+from .errors import FeatureError
 
 SAMPLE_RATE = 22050
 HOP_LENGTH = 512
@@ -37,10 +38,6 @@ AUDIO33_NAMES: tuple[str, ...] = (
     *(f"chroma_{note}" for note in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")),
 )
 VISION_MISSING = "missing: pass an OpenFace 2 CSV or extract face landmarks"
-
-
-class FeatureError(ValueError):
-    """A clip or feature file cannot be read; the message names the file and what was wrong."""
 
 
 @dataclass(frozen=True, eq=False)

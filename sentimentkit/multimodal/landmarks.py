@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureError
+from .errors import FeatureError
 
 PYTHON_ENV = "SENTIMENTKIT_LANDMARKS_PYTHON"
 SETUP_HINT = (
