@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -193,3 +194,17 @@ def test_a_metric_the_task_does_not_report_is_named(tiny_backbone, tmp_path):
     args = dataclasses.replace(ARGS, metric="f1_ate")
     with pytest.raises(KeyError, match="train.metric 'f1_ate' is not among the validation metrics"):
         trainer(make(tiny_backbone), toy_data(), args, tmp_path, tiny_backbone).fit()
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bfloat16_warns_and_still_trains(tiny_backbone, tmp_path, monkeypatch, native):
+    from sentimentkit.training import loop
+
+    monkeypatch.setattr(loop, "native_bf16", lambda: native)
+    args = dataclasses.replace(ARGS, epochs=1, bf16=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = trainer(make(tiny_backbone), toy_data(8), args, tmp_path, tiny_backbone).fit()
+    slow = [w for w in caught if "no native bfloat16" in str(w.message)]
+    assert len(slow) == (0 if native else 1)
+    assert result.steps == 2  # bf16 runs as asked either way
