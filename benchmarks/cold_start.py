@@ -12,7 +12,10 @@ aspects to the peak without them is what adding the aspect model costs in memory
 `--against PATH` measures another version side by side in the same run (e.g. `git worktree add ../prev
 HEAD~1`): each command runs as `python -P -m sentimentkit.cli ...` (-P: the current directory is not put on the
 path, so PYTHONPATH decides) with PYTHONPATH set to this checkout and to PATH in turn, alternating run by run,
-and it prints the medians and their ratios (this version / that one).
+and it prints the medians and their ratios (this version / that one). `--bulk N` adds throughput: the first N
+SST-5 test sentences through `analyze --no-aspects -f FILE -o OUT` and the first N Restaurant14 test sentences
+through `aspects -f FILE -o OUT`, each a fresh process (so start-up is inside the time; texts/s = N / wall).
+With `--against`, rows (task "versus-previous", ratios this / that) go to results/document.json.
 """
 
 from __future__ import annotations
@@ -112,9 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--against", type=Path, help="another checkout to measure side by side (ratios)")
+    parser.add_argument("--bulk", type=int, default=0, help="with --against: also N texts through -f FILE")
+    parser.add_argument("--data-dir", default=None, help="benchmark data folder (default: the configured one)")
     args = parser.parse_args()
     if args.against is not None:
-        compare(args.against.resolve(), args.runs)
+        compare(args.against.resolve(), args.runs, args.bulk, args.data_dir)
         return
 
     cli = shutil.which("sentimentkit")
@@ -169,21 +174,89 @@ def main() -> None:
     print(write_rows("document", rows, replace={"task": "cold-start"}))
 
 
-def compare(theirs: Path, runs: int) -> None:
-    """Print this checkout against `theirs`, command by command: medians and ratios (rows are not written)."""
+def bulk_files(n: int, data_dir: str | None, folder: Path) -> dict[str, Path]:
+    """The first n SST-5 and Restaurant14 test sentences, one per line, as the bulk commands' inputs."""
+    from sentimentkit.data.datasets import load_dataset
+
+    files = {}
+    for name, dataset in (("sst5", "sst5"), ("restaurant14", "restaurant14-sentences")):
+        texts = [x.text.replace("\n", " ") for x in load_dataset(dataset, "test", data_dir)][:n]
+        files[name] = folder / f"{name}.txt"
+        files[name].write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return files
+
+
+def git_commit(root: Path) -> str:
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def compare(theirs: Path, runs: int, bulk: int = 0, data_dir: str | None = None) -> None:
+    """This checkout against `theirs`, command by command: medians and ratios, printed and written as rows."""
     ours = Path(__file__).resolve().parents[1]
     commands = {
-        "sentiment-en + absa-en": ["analyze", TEXT],
-        "sentiment-en": ["analyze", "--no-aspects", TEXT],
-        "absa-en": ["aspects", TEXT],
+        "analyze (sentiment-en + absa-en), one sentence": ["analyze", TEXT],
+        "analyze --no-aspects (sentiment-en), one sentence": ["analyze", "--no-aspects", TEXT],
+        "aspects (absa-en), one sentence": ["aspects", TEXT],
     }
-    print(f"this checkout ({ours}) against {theirs}, {runs} alternating runs each")
-    for name, command in commands.items():
-        a, b = measure_pair(command, ours, theirs, runs)
-        print(
-            f"{name}: wall {a.ms_median:.0f} vs {b.ms_median:.0f} ms (ratio {a.ms_median / b.ms_median:.2f}), "
-            f"peak RSS {a.rss_median:.0f} vs {b.rss_median:.0f} MB (ratio {a.rss_median / b.rss_median:.2f})"
-        )
+    counts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if bulk:
+            files = bulk_files(bulk, data_dir, Path(tmp))
+            out = Path(tmp) / "out.jsonl"
+            for label, model, file, head in (
+                ("analyze --no-aspects -f (sentiment-en)", "sentiment-en", files["sst5"], "SST-5"),
+                ("aspects -f (absa-en)", "absa-en", files["restaurant14"], "Restaurant14"),
+            ):
+                count = len(file.read_text(encoding="utf-8").splitlines())
+                verb = ["analyze", "--no-aspects"] if model == "sentiment-en" else ["aspects"]
+                name = f"{label}, {count} {head} test sentences"
+                commands[name] = [*verb, "-f", str(file), "-o", str(out)]
+                counts[name] = count
+        print(f"this checkout ({git_commit(ours)}) against {theirs.name} ({git_commit(theirs)}), {runs} runs each")
+        rows = []
+        for name, command in commands.items():
+            a, b = measure_pair(command, ours, theirs, runs)
+            line = (
+                f"{name}: wall {a.ms_median:.0f} vs {b.ms_median:.0f} ms (ratio {a.ms_median / b.ms_median:.2f}), "
+                f"peak RSS {a.rss_median:.0f} vs {b.rss_median:.0f} MB (ratio {a.rss_median / b.rss_median:.2f})"
+            )
+            metrics = {
+                "wall_ratio": {**summary([a.ms_median / b.ms_median]), "aggregate": "ratio of the medians"},
+                "peak_memory_ratio": {**summary([a.rss_median / b.rss_median]), "aggregate": "ratio of the medians"},
+                "latency_ms_p50": median_metric(a.ms),
+                "previous_latency_ms_p50": median_metric(b.ms),
+                "peak_memory_mb": median_metric(a.rss_mb),
+                "previous_peak_memory_mb": median_metric(b.rss_mb),
+            }
+            if name in counts:
+                metrics["samples_per_s"] = median_metric([counts[name] * 1000 / ms for ms in a.ms])
+                metrics["previous_samples_per_s"] = median_metric([counts[name] * 1000 / ms for ms in b.ms])
+                rates = metrics["samples_per_s"]["mean"], metrics["previous_samples_per_s"]["mean"]
+                line += f"; {rates[0]:.1f} vs {rates[1]:.1f} texts/s"
+            print(line, flush=True)
+            rows.append(
+                {
+                    "suite": "document",
+                    "task": "versus-previous",
+                    "dataset": name,
+                    "split": "test" if name in counts else "-",
+                    "model": "shipped defaults",
+                    "backbone": "all-MiniLM-L6-v2",
+                    "metrics": metrics,
+                    "settings": {
+                        "this": git_commit(ours),
+                        "previous": git_commit(theirs),
+                        "runs": runs,
+                        "order": "alternating run by run, fresh process each (start-up included)",
+                        "command_timed": "sentimentkit "
+                        + " ".join(a if a != TEXT else f'"{TEXT}"' for a in command if not a.startswith(tmp)),
+                    },
+                    "command": command_line(),
+                    "env": environment(),
+                }
+            )
+    print(write_rows("document", rows, replace={"task": "versus-previous"}))
 
 
 if __name__ == "__main__":
