@@ -12,13 +12,18 @@
 Each trial trains the config with its sampled overrides into `<output>/trial-<n>`; selection uses the
 validation split only. The trainer reports every evaluation to the trial (a `Callback`), so a trial whose
 validation score falls below the median of earlier trials at the same step is stopped there.
-The study lives in `<output>/study.db` (SQLite), so an interrupted search resumes;
+The study lives in `<output>/study.db` (SQLite), so an interrupted search resumes, the interrupted trial
+included: a running trial records a heartbeat, and a trial whose heartbeat stopped (its process was killed) is
+queued again with the same values, the validation scores it had reported, and its run folder, so its training
+resumes from the last checkpoint (exactly: see Trainer) instead of starting over. One process per search folder.
+A categorical choice may be a list (e.g. `model.layers: {type: categorical, choices: [[-1], [-2, -1]]}`).
 `<output>/trials.json` lists every trial and `<output>/best.yaml` is the config with the best values.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -76,7 +81,18 @@ def _suggest(trial, key: str, spec: ParamSpec) -> Any:
         return trial.suggest_float(key, spec.low, spec.high, log=spec.log, step=spec.step)
     if spec.type == "int":
         return trial.suggest_int(key, int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1))
+    if _encoded(spec):  # Optuna stores scalars only: a list choice is suggested as its JSON text
+        return json.loads(trial.suggest_categorical(key, [json.dumps(c) for c in spec.choices]))
     return trial.suggest_categorical(key, list(spec.choices))
+
+
+def _encoded(spec: ParamSpec) -> bool:
+    return spec.type == "categorical" and any(isinstance(c, (list, tuple, dict)) for c in spec.choices or ())
+
+
+def _decode(params: dict[str, Any], space: dict[str, ParamSpec]) -> dict[str, Any]:
+    """A trial's stored parameters as config values (list choices back from their JSON text)."""
+    return {k: json.loads(v) if k in space and _encoded(space[k]) else v for k, v in params.items()}
 
 
 def _experiment(raw: dict[str, Any], values: dict[str, Any], output: str) -> ExperimentConfig:
@@ -90,22 +106,35 @@ def _experiment(raw: dict[str, Any], values: dict[str, Any], output: str) -> Exp
 class PruningCallback:
     """Reports each evaluation's `metric` to an Optuna trial and stops the run when the pruner says so."""
 
-    def __init__(self, trial: Any, metric: str) -> None:
-        self.trial, self.metric = trial, metric
+    def __init__(self, trial: Any, metric: str, skip: set[int] | None = None) -> None:
+        # skip: steps already reported (a resumed trial re-evaluates after its last checkpoint; same values)
+        self.trial, self.metric, self.skip = trial, metric, skip or set()
 
     def on_eval(self, step: int, metrics: Metrics) -> None:
         import optuna
 
         if self.metric not in metrics:
             raise ConfigError(f"search.metric {self.metric!r} is not among the validation metrics {sorted(metrics)}")
-        self.trial.report(float(metrics[self.metric]), step)
+        if step not in self.skip:
+            self.trial.report(float(metrics[self.metric]), step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}: {self.metric} {float(metrics[self.metric]):.4f}")
 
 
-def tune(raw: dict[str, Any], trials: int, output: str | Path, progress: bool = False) -> dict[str, Any]:
-    """Run (or resume) a search over `raw["search"]`; returns {"best_value", "best_params", "trials"}."""
+HEARTBEAT_S, GRACE_S = 60, 180  # a running trial's heartbeat period; silence after which it counts as killed
+
+
+def tune(
+    raw: dict[str, Any],
+    trials: int,
+    output: str | Path,
+    progress: bool = False,
+    heartbeat: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a search over `raw["search"]` until `trials` trials have completed or been pruned;
+    returns {"best_value", "best_params", "trials"}. heartbeat: (period, grace) in seconds, for tests."""
     import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     from .experiment import train
 
@@ -127,9 +156,18 @@ def tune(raw: dict[str, Any], trials: int, output: str | Path, progress: bool = 
         else optuna.pruners.NopPruner()
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    period, grace = heartbeat or (HEARTBEAT_S, GRACE_S)
+    with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna since 2.8; used as documented
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RDBStorage(
+            f"sqlite:///{output / 'study.db'}",
+            heartbeat_interval=period,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True),
+        )
     study = optuna.create_study(
         study_name="search",
-        storage=f"sqlite:///{output / 'study.db'}",
+        storage=storage,
         load_if_exists=True,
         direction="maximize" if higher_is_better(metric) else "minimize",
         sampler=optuna.samplers.TPESampler(seed=search.seed),
@@ -138,23 +176,41 @@ def tune(raw: dict[str, Any], trials: int, output: str | Path, progress: bool = 
 
     def objective(trial: Any) -> float:
         values = {key: _suggest(trial, key, spec) for key, spec in space.items()}
-        config = _experiment(raw, values, str(output / f"trial-{trial.number}"))
+        # a retried trial carries its first attempt's user attributes: it trains on in that attempt's folder
+        retried = "run_folder" in trial.user_attrs
+        folder = trial.user_attrs.get("run_folder") or str(output / f"trial-{trial.number}")
+        trial.set_user_attr("run_folder", folder)
+        config = _experiment(raw, values, folder)
         if metric != config.train.metric:
             config = replace(config, train=replace(config.train, metric=metric))
-        result = train(config, progress=progress, resume=False, callbacks=[PruningCallback(trial, metric)])
+        reported = set()
+        if retried:  # the scores its first attempt reported, inherited: not reported twice
+            frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+            reported = set(frozen.intermediate_values)
+        callback = PruningCallback(trial, metric, skip=reported)
+        result = train(config, progress=progress, resume=retried, callbacks=[callback])
         return result.best_metric
 
-    done = sum(t.state.is_finished() for t in study.trials)
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = sum(t.state in ended for t in study.trials)
     study.optimize(objective, n_trials=max(0, trials - done))
     rows = [
-        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params, "steps": _last_step(t)}
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": _decode(t.params, space),
+            "steps": _last_step(t),
+            "retry_of": t.system_attrs.get("failed_trial"),
+        }
         for t in study.trials
     ]
     (output / "trials.json").write_text(json.dumps(rows, indent=2) + "\n")
     best = {k: v for k, v in raw.items() if k != "search"}
-    best = apply_overrides(best, [f"{k}={json.dumps(v)}" for k, v in study.best_params.items()])
+    best_params = _decode(study.best_params, space)
+    best = apply_overrides(best, [f"{k}={json.dumps(v)}" for k, v in best_params.items()])
     (output / "best.yaml").write_text(yaml.safe_dump(best, sort_keys=False))
-    return {"best_value": study.best_value, "best_params": study.best_params, "trials": rows}
+    return {"best_value": study.best_value, "best_params": best_params, "trials": rows}
 
 
 def _last_step(trial: Any) -> int | None:

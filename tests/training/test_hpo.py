@@ -86,3 +86,56 @@ def test_pruning_callback_reports_each_evaluation_and_stops_a_pruned_trial():
     assert trial.reports == [(0.5, 10), (0.25, 20)]
     with pytest.raises(ConfigError, match="search.metric 'f1_macro' is not among"):
         PruningCallback(trial, "f1_macro").on_eval(30, {"accuracy": 0.25})
+
+
+def test_list_choices_are_searched_and_written_back_as_lists(tiny_backbone, tmp_path):
+    raw = config(tiny_backbone, tmp_path, {"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}})
+    raw["model"] = {"type": "moe", "backbone": tiny_backbone, "num_experts": 2, "layers": [-1]}
+    raw["train"]["epochs"] = 1
+    raw["search"]["space"]["model.layers"] = {"type": "categorical", "choices": [[-1], [-2, -1]]}
+    result = tune(raw, trials=2, output=tmp_path / "search")
+    assert result["best_params"]["model.layers"] in ([-1], [-2, -1])
+    best = yaml.safe_load((tmp_path / "search" / "best.yaml").read_text())
+    assert best["model"]["layers"] == result["best_params"]["model.layers"]
+    for row in result["trials"]:
+        trained = json.loads((tmp_path / "search" / f"trial-{row['number']}" / "experiment.json").read_text())
+        assert trained["model"]["layers"] == row["params"]["model.layers"]
+
+
+def test_a_killed_trial_resumes_from_its_checkpoint_with_the_same_values(tiny_backbone, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    raw = config(tiny_backbone, tmp_path, {"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}})
+    raw["train"].update({"epochs": 100, "checkpoint_every": 2, "eval_every": 2, "log_every": 2})
+    search = tmp_path / "search"
+    (tmp_path / "raw.json").write_text(json.dumps(raw))
+    script = (
+        "import json, sys; from sentimentkit.training.hpo import tune; "
+        f"tune(json.loads(open({str(tmp_path / 'raw.json')!r}).read()), 1, {str(search)!r})"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = search / "trial-0" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and '"step": 10,' in log.read_text()):
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert log.exists(), "the first attempt never trained"
+    steps_before = [json.loads(x)["step"] for x in log.read_text().splitlines() if '"loss"' in x]
+    time.sleep(1.5)  # longer than the grace period below: the killed trial's heartbeat is stale
+
+    result = tune(raw, trials=1, output=search, heartbeat=(1, 1))
+    states = {row["number"]: row for row in result["trials"]}
+    assert states[0]["state"] == "FAIL"
+    retry = next(row for row in result["trials"] if row["retry_of"] == 0)
+    assert retry["state"] == "COMPLETE" and retry["params"] == states[0]["params"]
+    assert not (search / f"trial-{retry['number']}").exists()  # it trained on in trial-0's folder
+    steps = [json.loads(x)["step"] for x in log.read_text().splitlines() if '"loss"' in x]
+    assert steps[: len(steps_before)] == steps_before and steps[-1] == 200
+    resumed = steps[len(steps_before) :]
+    # it continued from the last checkpoint (at most one logged step back), it did not start over at step 2
+    assert steps_before[-1] - 2 <= resumed[0] - 2 <= steps_before[-1]
