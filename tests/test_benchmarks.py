@@ -105,3 +105,97 @@ def test_run_seeds_trains_each_seed_in_its_own_folder_and_reuses_its_score(commo
     again = common.run_seeds(config, str(data), [1, 2], runs, eval_only=True)  # the saved scores, not new ones
     assert again == results
     assert [(runs / f"seed{seed}" / "test_metrics.json").stat().st_mtime_ns for seed in (1, 2)] == written
+
+
+@pytest.fixture(scope="module")
+def moe_budget(common):
+    import sys
+
+    sys.modules.setdefault("common", common)  # the benchmark imports its sibling as `common`
+    spec = importlib.util.spec_from_file_location("benchmarks_moe_budget", COMMON.with_name("moe_budget.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_moe_budget_arms_search_spaces_of_one_size_and_every_config_is_valid(moe_budget):
+    from sentimentkit.config import ExperimentConfig, apply_overrides, from_dict
+    from sentimentkit.models.base import model_config
+    from sentimentkit.training.hpo import SearchConfig, _parse_space
+
+    sizes = {arm: len(space) for arm, space in moe_budget.SPACES.items()}
+    assert set(sizes) == set(moe_budget.ARMS) and len(set(sizes.values())) == 1, sizes
+    assert all(space["train.lr"] == moe_budget.LR for space in moe_budget.SPACES.values())
+    for dataset in moe_budget.DATASETS:
+        for arm in moe_budget.ARMS:
+            raw = moe_budget.base_config(arm, dataset)
+            assert raw["train"]["bf16"] is False and raw["data"]["train"] == dataset
+            space = _parse_space(from_dict(SearchConfig, raw["search"]).space)
+            for spec_key, spec in space.items():  # every value the search can draw is a valid config
+                for value in spec.choices or (spec.low, spec.high):
+                    trial = apply_overrides(
+                        {k: v for k, v in raw.items() if k != "search"}, [f"{spec_key}={json.dumps(value)}"]
+                    )
+                    model_config(from_dict(ExperimentConfig, trial).model)
+
+
+def test_moe_budget_paired_bootstrap_centres_on_the_difference(moe_budget):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = (rng.random((3, 400)) < 0.6).astype(float)
+    same = moe_budget.paired_bootstrap(a, a, np.random.default_rng(1))
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0]
+    better = a.copy()
+    better[:, :40] = 1.0  # the better arm is right on 40 more of the sentences the first got wrong, at most
+    d = moe_budget.paired_bootstrap(better, a, np.random.default_rng(1))
+    assert d["difference"] == pytest.approx((better - a).mean())
+    assert 0.0 < d["ci95"][0] <= d["difference"] <= d["ci95"][1]
+
+
+def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbone, tmp_path, monkeypatch):
+    rows = ["text,label"] + [f"{w} thing {i},{lab}" for i in range(6) for w, lab in (("nice", "pos"), ("awful", "neg"))]
+    data = tmp_path / "mine.csv"
+    data.write_text("\n".join(rows) + "\n")
+
+    def tiny_config(arm, dataset):
+        model = {"type": "full-ft" if arm == "full-ft" else "moe", "backbone": tiny_backbone, "num_experts": 2}
+        if arm == "full-ft":
+            model = {"type": "full-ft", "backbone": tiny_backbone}
+        space = {"train.lr": moe_budget.LR}
+        if arm != "full-ft":
+            space["model.layers"] = {"type": "categorical", "choices": [[-1], [-2, -1]]}
+        return {
+            "model": model,
+            "data": {"train": str(data), "validation": str(data), "max_length": 16},
+            "train": {"epochs": 1, "batch_size": 8, "patience": None, "bf16": False},
+            "output": str(moe_budget.folder(dataset, arm) / "seed{seed}"),
+            "search": {"space": space, "startup_trials": 1, "seed": 0},
+        }
+
+    monkeypatch.setattr(moe_budget, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(moe_budget, "FIGURES", tmp_path / "figures")
+    monkeypatch.setattr(moe_budget, "ARMS", ("full-ft", "moe"))
+    monkeypatch.setattr(moe_budget, "DATASETS", ("mine",))  # a run folder name; the configs read the csv
+    monkeypatch.setattr(moe_budget, "SEEDS", (1, 2))
+    monkeypatch.setattr(moe_budget, "SPACES", {a: tiny_config(a, "x")["search"]["space"] for a in ("full-ft", "moe")})
+    monkeypatch.setattr(moe_budget, "base_config", tiny_config)
+    monkeypatch.setattr(moe_budget, "BOOTSTRAP", 200)
+    written = {}
+    monkeypatch.setattr(moe_budget, "write_rows", lambda suite, rows: written.setdefault(suite, rows))
+
+    moe_budget.queue(2, [1, 2])
+    moe_budget.report()
+    rows = {r["model"]: r for r in written["moe_budget"]}
+    assert set(rows) == {"full-ft", "moe"}
+    for arm, row in rows.items():
+        assert row["settings"]["completed"] + row["settings"]["pruned"] == 2
+        assert len(row["settings"]["best_validation_curve"]) == 2
+        assert row["metrics"]["accuracy"]["n"] == 2
+        for seed in (1, 2):
+            saved = json.loads((moe_budget.folder("mine", arm) / f"seed{seed}" / "test_predictions.json").read_text())
+            assert len(saved["gold"]) == len(saved["predicted"]) == 12
+    assert rows["moe"]["settings"]["best_params"]["model.layers"] in ([-1], [-2, -1])
+    diff = rows["moe"]["settings"]["minus_full_ft"]
+    assert diff["paired_seeds"] == 2 and diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
+    assert (tmp_path / "figures" / "tuning_mine.png").stat().st_size > 0

@@ -1,0 +1,300 @@
+"""Gated-expert MoE against full fine-tuning with the same tuning budget (issue 17).
+
+    python benchmarks/moe_budget.py queue                      # everything below, in order, resumable
+    python benchmarks/moe_budget.py tune --dataset sst5 --arm moe --trials 16
+    python benchmarks/moe_budget.py seeds --dataset sst5 --arm moe --seeds 1 2 3 4 5
+    python benchmarks/moe_budget.py report                     # rows, paired CIs, tuning curves
+
+Arms: `full-ft`, `moe`, `moe-ffn`, `moe-split` (configs/<arm>.yaml) on SST-5 and TweetEval emotion. Every arm
+gets one Optuna study (`sentimentkit tune`: TPE sampler, median pruning after STARTUP trials, selection on the
+validation split) over a space of the same size, four parameters, with the same trial budget. The learning rate
+range is shared; full fine-tuning searches three general knobs, each MoE arm its own knobs instead (the
+load-balancing loss weight, the number of experts, which blocks get experts), so the MoE-specific choices are
+paid for inside the arm's budget. Then the best configuration of each arm trains with 5 seeds and is scored once
+on test. Every run is float32 (bf16 autocast has no native kernels on an AVX2-only CPU) on one thread.
+
+The queue interleaves: trial k of every arm and dataset before trial k+1, then the seeds, so a queue stopped
+at any point leaves comparable partial studies. Interrupted trials resume from their checkpoints (see
+sentimentkit/training/hpo.py), seeds from theirs (the trainer). Run folders: runs/moe-budget/<dataset>/<arm>/
+{search,seed<n>}.
+
+Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and arm, test accuracy mean and std
+over the seeds; each MoE arm minus full-ft with a paired bootstrap 95 % CI (test sentences resampled, seed i of
+one arm paired with seed i of the other, 10,000 resamples); the tuning curve (best validation score after n
+trials); compute (trials completed and pruned, optimizer steps and training seconds over all trials and seeds).
+Expert specialisation of the best MoE run: benchmarks/moe_routing.py on its seed-1 model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from common import command_line, summary, write_rows
+
+from sentimentkit.training.experiment import environment
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "moe-budget"
+FIGURES = ROOT / "benchmarks" / "results" / "moe_budget"
+ARMS = ("full-ft", "moe", "moe-ffn", "moe-split")
+DATASETS = ("sst5", "tweeteval-emotion")
+TRIALS = 16
+SEEDS = (1, 2, 3, 4, 5)
+STARTUP = 4  # trials that run to the end before the median pruner starts
+LR = {"type": "float", "low": 2.0e-5, "high": 3.0e-4, "log": True}
+SPACES = {
+    "full-ft": {
+        "train.lr": LR,
+        "train.warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
+        "train.weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
+        "model.dropout": {"type": "float", "low": 0.0, "high": 0.3},
+    },
+    "moe": {
+        "train.lr": LR,
+        "model.aux_loss_weight": {"type": "float", "low": 1.0e-3, "high": 1.0e-1, "log": True},
+        "model.num_experts": {"type": "categorical", "choices": [2, 4, 8]},
+        "model.layers": {"type": "categorical", "choices": [[-1], [-2, -1], [-3, -2, -1]]},
+    },
+}
+SPACES["moe-ffn"] = SPACES["moe-split"] = SPACES["moe"]
+BOOTSTRAP = 10_000
+
+
+def base_config(arm: str, dataset: str) -> dict:
+    """The arm's shipped study config on `dataset`, float32, with its search section."""
+    raw = yaml.safe_load((ROOT / "configs" / f"{arm}.yaml").read_text())
+    raw["data"]["train"] = dataset
+    raw["train"]["bf16"] = False
+    raw["output"] = str(folder(dataset, arm) / "seed{seed}")
+    raw["search"] = {"space": SPACES[arm], "pruner": "median", "startup_trials": STARTUP, "seed": 0}
+    return raw
+
+
+def folder(dataset: str, arm: str) -> Path:
+    return RUNS / dataset / arm
+
+
+def tune(dataset: str, arm: str, trials: int) -> dict:
+    from sentimentkit.training.hpo import tune as search
+
+    return search(base_config(arm, dataset), trials, folder(dataset, arm) / "search")
+
+
+def best_config(dataset: str, arm: str) -> dict:
+    path = folder(dataset, arm) / "search" / "best.yaml"
+    if not path.exists():
+        raise SystemExit(f"{dataset} {arm}: no finished search ({path}); run tune first")
+    return yaml.safe_load(path.read_text())
+
+
+def seeds(dataset: str, arm: str, seed_list: list[int]) -> None:
+    """Train the arm's best configuration once per seed (resuming), then keep each seed's test predictions."""
+    from sentimentkit.config import ExperimentConfig, apply_overrides, from_dict
+    from sentimentkit.training.experiment import train
+
+    raw = best_config(dataset, arm)
+    for seed in seed_list:
+        out = folder(dataset, arm) / f"seed{seed}"
+        config = from_dict(ExperimentConfig, apply_overrides(raw, [f"train.seed={seed}", f"output={out}"]))
+        train(config, progress=False)
+        print(f"{dataset} {arm} seed {seed}: test accuracy {predictions(out)['accuracy']:.4f}", flush=True)
+
+
+def predictions(run: Path) -> dict:
+    """Test predictions of a run's selected model, cached in the run folder: {gold, predicted, accuracy}."""
+    cache = run / "test_predictions.json"
+    best = run / "best" / "config.json"
+    if cache.exists() and cache.stat().st_mtime >= best.stat().st_mtime:
+        return json.loads(cache.read_text())
+    from sentimentkit.hub import read_manifest
+    from sentimentkit.models.base import Runtime
+    from sentimentkit.tasks import TASKS
+    from sentimentkit.tasks.base import forward_batches, gather_logits
+
+    manifest = read_manifest(run / "best")
+    task, model = TASKS.get(manifest.task).from_manifest(manifest, Runtime("transformers"))
+    dataset = json.loads((run / "experiment.json").read_text())["data"]["train"]
+    items = task.encode(task.examples(dataset, "test", None))
+    logits = gather_logits(list(forward_batches(model, task, items, 64)), len(items))
+    gold = [int(x.label) for x in items]
+    predicted = logits.argmax(-1).tolist()
+    out = {"gold": gold, "predicted": predicted, "accuracy": float(np.mean(np.array(gold) == np.array(predicted)))}
+    cache.write_text(json.dumps(out) + "\n")
+    return out
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> dict:
+    """Mean accuracy difference a - b over (seeds, sentences) correctness matrices, seed i paired with seed i,
+    and its 95 % CI from resampling test sentences (the same resample for every seed and both arms)."""
+    diff = (a - b).mean()
+    n = a.shape[1]
+    per_sentence = (a - b).mean(axis=0)  # averaged over paired seeds
+    samples = np.array([per_sentence[rng.integers(0, n, n)].mean() for _ in range(BOOTSTRAP)])
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return {"difference": float(diff), "ci95": [float(low), float(high)], "resamples": BOOTSTRAP}
+
+
+def study_summary(dataset: str, arm: str) -> dict | None:
+    """Trials, their states and the tuning curve of one arm's study, from its Optuna database."""
+    path = folder(dataset, arm) / "search" / "study.db"
+    if not path.exists():
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{path}")
+    ended = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    curve, best = [], -np.inf
+    for t in sorted(ended, key=lambda t: t.number):
+        value = t.value if t.value is not None else max(t.intermediate_values.values(), default=-np.inf)
+        best = max(best, value)
+        curve.append(float(best))
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in ended if t.datetime_complete)
+    steps = sum(max(t.intermediate_values, default=0) for t in ended)
+    return {
+        "completed": sum(t.state.name == "COMPLETE" for t in ended),
+        "pruned": sum(t.state.name == "PRUNED" for t in ended),
+        "best_validation_curve": curve,
+        "search_seconds": seconds,
+        "search_steps": steps,
+        "best_params": best_params(dataset, arm),
+    }
+
+
+def best_params(dataset: str, arm: str) -> dict | None:
+    """The searched values of the arm's best configuration (from best.yaml, as config values)."""
+    path = folder(dataset, arm) / "search" / "best.yaml"
+    if not path.exists():
+        return None
+    raw = yaml.safe_load(path.read_text())
+    out = {}
+    for key in SPACES[arm]:
+        section, name = key.split(".", 1)
+        out[key] = raw[section][name]
+    return out
+
+
+def report() -> None:
+    rng = np.random.default_rng(17)
+    rows = []
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for dataset in DATASETS:
+        studies = {arm: study_summary(dataset, arm) for arm in ARMS}
+        correct = {}
+        for arm in ARMS:
+            runs = [folder(dataset, arm) / f"seed{s}" for s in SEEDS]
+            done = [r for r in runs if (r / "test_predictions.json").exists()]
+            if done:
+                preds = [predictions(r) for r in done]
+                correct[arm] = np.array([np.array(p["gold"]) == np.array(p["predicted"]) for p in preds], float)
+        for arm in ARMS:
+            if studies[arm] is None:
+                continue
+            metrics = {}
+            if arm in correct:
+                metrics["accuracy"] = summary(correct[arm].mean(axis=1).tolist())
+            settings = {"trials_budget": TRIALS, "space": SPACES[arm], "startup_trials": STARTUP, **studies[arm]}
+            if arm != "full-ft" and arm in correct and "full-ft" in correct:
+                k = min(len(correct[arm]), len(correct["full-ft"]))
+                settings["minus_full_ft"] = paired_bootstrap(correct[arm][:k], correct["full-ft"][:k], rng)
+                settings["minus_full_ft"]["paired_seeds"] = k
+            seconds = [
+                json.loads((folder(dataset, arm) / f"seed{s}" / "result.json").read_text())["result"]["seconds"]
+                for s in SEEDS
+                if (folder(dataset, arm) / f"seed{s}" / "result.json").exists()
+            ]
+            settings["seed_seconds"] = sum(seconds)
+            rows.append(
+                {
+                    "suite": "moe_budget",
+                    "task": "sentiment-5" if dataset == "sst5" else "emotion-4",
+                    "dataset": dataset,
+                    "split": "test",
+                    "model": arm,
+                    "backbone": "all-MiniLM-L6-v2",
+                    "metrics": metrics,
+                    "settings": settings,
+                    "command": command_line(),
+                    "env": environment(),
+                }
+            )
+            line = f"{dataset} {arm}: {studies[arm]['completed']} completed + {studies[arm]['pruned']} pruned trials"
+            if "accuracy" in metrics:
+                acc = metrics["accuracy"]
+                line += f", test {acc['mean']:.4f} +- {acc['std']:.4f} over {acc['n']} seeds"
+            if "minus_full_ft" in settings:
+                d = settings["minus_full_ft"]
+                line += f", minus full-ft {d['difference']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
+            print(line)
+        plot_curves(dataset, studies)
+    if rows:
+        print(write_rows("moe_budget", rows))
+
+
+def plot_curves(dataset: str, studies: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for arm, study in studies.items():
+        if study and study["best_validation_curve"]:
+            curve = study["best_validation_curve"]
+            ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=arm)
+    ax.set_xlabel("trials (completed or pruned)")
+    ax.set_ylabel("best validation accuracy")
+    ax.set_title(f"tuning curves, {dataset}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(FIGURES / f"tuning_{dataset}.png", dpi=120)
+    plt.close(fig)
+
+
+def queue(trials: int, seed_list: list[int]) -> None:
+    """Every study to `trials`, one trial per arm and dataset per round, then every arm's seeds."""
+    for n in range(1, trials + 1):
+        for dataset in DATASETS:
+            for arm in ARMS:
+                start = time.time()
+                tune(dataset, arm, n)
+                print(f"{dataset} {arm}: {n} trials ended ({time.time() - start:.0f} s this call)", flush=True)
+    for seed in seed_list:
+        for dataset in DATASETS:
+            for arm in ARMS:
+                seeds(dataset, arm, [seed])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("queue")
+    q.add_argument("--trials", type=int, default=TRIALS)
+    q.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    t = sub.add_parser("tune")
+    t.add_argument("--dataset", choices=DATASETS, required=True)
+    t.add_argument("--arm", choices=ARMS, required=True)
+    t.add_argument("--trials", type=int, default=TRIALS)
+    s = sub.add_parser("seeds")
+    s.add_argument("--dataset", choices=DATASETS, required=True)
+    s.add_argument("--arm", choices=ARMS, required=True)
+    s.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    sub.add_parser("report")
+    args = parser.parse_args()
+    if args.command == "queue":
+        queue(args.trials, args.seeds)
+    elif args.command == "tune":
+        print(json.dumps({k: v for k, v in tune(args.dataset, args.arm, args.trials).items() if k != "trials"}))
+    elif args.command == "seeds":
+        seeds(args.dataset, args.arm, args.seeds)
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    main()
