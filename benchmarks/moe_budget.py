@@ -19,9 +19,10 @@ sentimentkit/training/hpo.py), seeds from theirs (the trainer). Run folders: run
 {search,seed<n>}.
 
 Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and arm, test accuracy mean and std
-over the seeds; each MoE arm minus full-ft with a paired bootstrap 95 % CI (test sentences resampled, seed i of
-one arm paired with seed i of the other, 10,000 resamples); the tuning curve (best validation score after n
-trials); compute (trials completed and pruned, optimizer steps and training seconds over all trials and seeds).
+over the seeds; each MoE arm minus full-ft with a paired bootstrap 95 % CI (`comparisons`: test sentences
+resampled, seed i of one arm paired with seed i of the other, 10,000 resamples); the tuning curve (`tuning_curve`:
+best validation score after n trials); compute (trials completed and pruned, the last evaluated step summed over
+trials, and training seconds of the search and of the seeds).
 Expert specialisation of the best MoE run: benchmarks/moe_routing.py on its seed-1 model.
 """
 
@@ -198,11 +199,24 @@ def report() -> None:
             metrics = {}
             if arm in correct:
                 metrics["accuracy"] = summary(correct[arm].mean(axis=1).tolist())
-            settings = {"trials_budget": TRIALS, "space": SPACES[arm], "startup_trials": STARTUP, **studies[arm]}
+            study = dict(studies[arm])
+            curve = study.pop("best_validation_curve")
+            settings = {"trials_budget": TRIALS, "startup_trials": STARTUP, "search": "tpe + median pruning", **study}
+            comparisons = []
             if arm != "full-ft" and arm in correct and "full-ft" in correct:
                 k = min(len(correct[arm]), len(correct["full-ft"]))
-                settings["minus_full_ft"] = paired_bootstrap(correct[arm][:k], correct["full-ft"][:k], rng)
-                settings["minus_full_ft"]["paired_seeds"] = k
+                d = paired_bootstrap(correct[arm][:k], correct["full-ft"][:k], rng)
+                comparisons.append(
+                    {
+                        "a": arm,
+                        "b": "full-ft",
+                        "metric": "accuracy",
+                        "seeds": k,
+                        "mean_diff": d["difference"],
+                        "lo": d["ci95"][0],
+                        "hi": d["ci95"][1],
+                    }
+                )
             seconds = [
                 json.loads((folder(dataset, arm) / f"seed{s}" / "result.json").read_text())["result"]["seconds"]
                 for s in SEEDS
@@ -219,17 +233,18 @@ def report() -> None:
                     "backbone": "all-MiniLM-L6-v2",
                     "metrics": metrics,
                     "settings": settings,
+                    "comparisons": comparisons,
+                    "tuning_curve": curve,
                     "command": command_line(),
                     "env": environment(),
                 }
             )
-            line = f"{dataset} {arm}: {studies[arm]['completed']} completed + {studies[arm]['pruned']} pruned trials"
+            line = f"{dataset} {arm}: {study['completed']} completed + {study['pruned']} pruned trials"
             if "accuracy" in metrics:
                 acc = metrics["accuracy"]
                 line += f", test {acc['mean']:.4f} +- {acc['std']:.4f} over {acc['n']} seeds"
-            if "minus_full_ft" in settings:
-                d = settings["minus_full_ft"]
-                line += f", minus full-ft {d['difference']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
+            for c in comparisons:
+                line += f", minus full-ft {c['mean_diff']:+.4f} [95 % CI {c['lo']:+.4f}, {c['hi']:+.4f}]"
             print(line)
         plot_curves(dataset, studies)
     if rows:

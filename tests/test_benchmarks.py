@@ -190,12 +190,13 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
     assert set(rows) == {"full-ft", "moe"}
     for arm, row in rows.items():
         assert row["settings"]["completed"] + row["settings"]["pruned"] == 2
-        assert len(row["settings"]["best_validation_curve"]) == 2
+        assert len(row["tuning_curve"]) == 2 and row["tuning_curve"][0] <= row["tuning_curve"][1]
         assert row["metrics"]["accuracy"]["n"] == 2
         for seed in (1, 2):
             saved = json.loads((moe_budget.folder("mine", arm) / f"seed{seed}" / "test_predictions.json").read_text())
             assert len(saved["gold"]) == len(saved["predicted"]) == 12
     assert rows["moe"]["settings"]["best_params"]["model.layers"] in ([-1], [-2, -1])
-    diff = rows["moe"]["settings"]["minus_full_ft"]
-    assert diff["paired_seeds"] == 2 and diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
+    (diff,) = rows["moe"]["comparisons"]
+    assert diff["b"] == "full-ft" and diff["seeds"] == 2 and diff["lo"] <= diff["mean_diff"] <= diff["hi"]
+    assert rows["full-ft"]["comparisons"] == []
     assert (tmp_path / "figures" / "tuning_mine.png").stat().st_size > 0
