@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 from common import command_line, summary, write_rows
 
+from sentimentkit.labels import SENTIMENT5
 from sentimentkit.training.experiment import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,10 +92,14 @@ def recipe_overrides(recipe: str) -> list[str]:
         raise SystemExit(f"recipe {recipe!r}: expected v2, v2-scratch or {prefix}SOURCE with SOURCE one of {choices}")
     left = [s for s in sources if s not in removed]
     overrides = [f"data.train={' + '.join(left)}"]
-    validation = yaml.safe_load(CONFIG.read_text())["data"].get("validation") or {}
-    if isinstance(validation, dict) and any(k not in left for k in validation):
-        kept = {k: v for k, v in validation.items() if k in left}
-        overrides.append(f"data.validation={json.dumps(kept) if kept else 'null'}")
+    data = yaml.safe_load(CONFIG.read_text())["data"]
+    for key in ("validation", "per_source"):  # per-source settings of a removed source go with it
+        value = data.get(key) or {}
+        if isinstance(value, dict) and any(k not in left and k != "*" for k in value):
+            kept = {k: v for k, v in value.items() if k in left or k == "*"}
+            overrides.append(f"data.{key}={json.dumps(kept) if kept else 'null'}")
+    if sources[0] in removed:  # the first source set the labels: keep the 5-point head (and the warm start)
+        overrides.append(f"data.labels={json.dumps(list(SENTIMENT5.names))}")
     return overrides
 
 

@@ -173,9 +173,10 @@ class TextClassification:
         return train, validation
 
     def _mixture(self, data: DataConfig, seed: int) -> tuple[list[TextExample], list[TextExample]]:
-        """Several named datasets at once. The first sets the model's labels; a coarser one (polarities) trains the
-        classes of each polarity together (`Source`). Each source keeps its own validation split (at most
-        MIX_VALIDATION texts of it), and selection reads the mean of the per-source accuracies."""
+        """Several named datasets at once. data.labels, or else the first source, sets the model's labels; a coarser
+        source (polarities) trains the classes of each polarity together (`Source`). Each source keeps its own
+        validation split (at most MIX_VALIDATION texts of it), and selection reads the mean of the per-source
+        accuracies."""
         names = [n.strip() for n in data.train.split(MIX)]
         for name in names:
             if name not in DATASETS or DATASETS.get(name).task != self.name:
@@ -192,7 +193,8 @@ class TextClassification:
         unknown = sorted(set(held_from) - set(names))
         if unknown:
             raise ConfigError(f"data.validation names {unknown}, which are not sources of the mixture ({names})")
-        self.labels = DATASETS.get(names[0]).labels
+        # the model's labels: data.labels when given (a known scheme keeps its polarity map), else the first source's
+        self.labels = LabelSet.of(data.labels) if data.labels else DATASETS.get(names[0]).labels
         caps = _per_source(data.per_source, names)
         # No test text may train or select: the sources overlap (restaurant16's train file holds restaurant15's test
         # sentences), so every text of any source's test split is dropped from every source's train and validation.

@@ -50,6 +50,7 @@ def sources(monkeypatch):
         DATASETS._items, "mix-five", DatasetSpec("mix-five", "sentiment-5", SENTIMENT5, _five, False, "")
     )
     monkeypatch.setitem(DATASETS._items, "mix-two", DatasetSpec("mix-two", "sentiment-2", BINARY, _binary, False, ""))
+    monkeypatch.setitem(DATASETS._items, "mix-two2", DatasetSpec("mix-two2", "sentiment-2", BINARY, _binary, False, ""))
     monkeypatch.setitem(DATASETS._items, "mix-emo", DatasetSpec("mix-emo", "emotion-4", EMOTION4, _five, False, ""))
 
 
@@ -129,6 +130,15 @@ def test_mixture_configs_are_checked(tiny_backbone, tmp_path, sources):
     with pytest.raises(ConfigError, match="data.validation as a mapping goes with a mixture"):
         load_experiment(_config(tmp_path, tiny_backbone, "mix-five", ", validation: {mix-five: mix-five}"))
     assert MIX_VALIDATION == 1000
+
+
+def test_data_labels_set_a_mixtures_labels_when_no_source_has_them(tiny_backbone, tmp_path, sources):
+    # without it the first source decides: a binary model
+    assert prepare(load_experiment(_config(tmp_path, tiny_backbone, "mix-two + mix-two2"))).task.labels == BINARY
+    five = ", labels: " + json.dumps(FIVE)
+    task = prepare(load_experiment(_config(tmp_path, tiny_backbone, "mix-two + mix-two2", five))).task
+    assert task.labels == SENTIMENT5 and task.labels.polarity_map is not None  # the known scheme, polarity map too
+    assert task.sources[0].groups == {"negative": (0, 1), "positive": (3, 4)}
 
 
 def test_per_source_caps_by_name(tiny_backbone, tmp_path, sources):
