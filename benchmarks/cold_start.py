@@ -214,6 +214,7 @@ def compare(theirs: Path, runs: int, bulk: int = 0, data_dir: str | None = None)
                 commands[name] = [*verb, "-f", str(file), "-o", str(out)]
                 counts[name] = count
         print(f"this checkout ({git_commit(ours)}) against {theirs.name} ({git_commit(theirs)}), {runs} runs each")
+        cli = command_line().split()
         rows = []
         for name, command in commands.items():
             a, b = measure_pair(command, ours, theirs, runs)
@@ -252,7 +253,8 @@ def compare(theirs: Path, runs: int, bulk: int = 0, data_dir: str | None = None)
                         "command_timed": "sentimentkit "
                         + " ".join(a if a != TEXT else f'"{TEXT}"' for a in command if not a.startswith(tmp)),
                     },
-                    "command": command_line(),
+                    # the other checkout by its folder name: no machine path in a committed row
+                    "command": " ".join(a if Path(a).resolve() != theirs else f"../{theirs.name}" for a in cli),
                     "env": environment(),
                 }
             )
