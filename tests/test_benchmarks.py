@@ -159,9 +159,9 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
     data.write_text("\n".join(rows) + "\n")
 
     def tiny_config(arm, dataset):
-        model = {"type": "full-ft" if arm == "full-ft" else "moe", "backbone": tiny_backbone, "num_experts": 2}
-        if arm == "full-ft":
-            model = {"type": "full-ft", "backbone": tiny_backbone}
+        model = {"type": "full-ft", "backbone": tiny_backbone}
+        if arm != "full-ft":
+            model = {"type": "moe", "backbone": tiny_backbone, "num_experts": 2}
         space = {"train.lr": moe_budget.LR}
         if arm != "full-ft":
             space["model.layers"] = {"type": "categorical", "choices": [[-1], [-2, -1]]}
