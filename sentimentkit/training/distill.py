@@ -89,8 +89,16 @@ def targets(gold: Sequence[int], teacher: np.ndarray, alpha: float) -> np.ndarra
 
 
 def teacher_probabilities(teacher: str, texts: Sequence[str], labels: Sequence[str], folder: Path) -> np.ndarray:
-    """The teacher's probabilities over `texts` in the student's label order, cached in `folder` by content."""
-    digest = hashlib.sha256(json.dumps([teacher, list(labels), list(texts)]).encode()).hexdigest()
+    """The teacher's probabilities over `texts` in the student's label order, cached in `folder` by content: the
+    texts, the labels and the teacher's files (a shipped name that now means a newer model is a new teacher)."""
+    content = hashlib.sha256(json.dumps([teacher, list(labels), list(texts)]).encode())
+    for path in sorted(Path(resolve(teacher).path).iterdir()):
+        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".pt"):
+            content.update(path.name.encode())
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    content.update(chunk)
+    digest = content.hexdigest()
     cache = folder / TEACHER_FILE
     if cache.exists():
         saved = np.load(cache)

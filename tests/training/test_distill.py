@@ -121,3 +121,28 @@ def test_cli_distill_with_an_unlabelled_file(tiny_backbone, tiny_model_dir, tmp_
     assert summary["unlabelled_texts"] == 2 and "skipped 2 blank or unreadable records" in result.stderr
     result = runner.invoke(app, [*args, "--unlabelled-limit", "0"])
     assert result.exit_code == 2 and "--unlabelled-limit must be at least 1" in result.output
+
+
+def test_teacher_cache_follows_the_teachers_files(tiny_model_dir, tmp_path):
+    """The cache is keyed by the teacher's weights, not its name: a name that now means another model recomputes."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from sentimentkit.training.distill import teacher_probabilities
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_model_dir, teacher)
+    texts, names = ["a good film", "dull"], SENTIMENT5.names
+    first = teacher_probabilities(str(teacher), texts, names, tmp_path / "run")
+    np.savez(
+        tmp_path / "run" / TEACHER_FILE, probs=first * 0, digest=np.load(tmp_path / "run" / TEACHER_FILE)["digest"]
+    )
+    assert teacher_probabilities(str(teacher), texts, names, tmp_path / "run").sum() == 0  # same files: cache read
+    weights = load_file(str(teacher / "model.safetensors"))
+    head = next(k for k in weights if k.startswith("head.") and k.endswith("bias"))
+    weights[head] = weights[head] + torch.arange(len(names), dtype=weights[head].dtype)
+    save_file(weights, str(teacher / "model.safetensors"))
+    again = teacher_probabilities(str(teacher), texts, names, tmp_path / "run")
+    np.testing.assert_allclose(again.sum(-1), 1.0, atol=1e-5)  # recomputed with the new head, not the cache
+    assert not np.allclose(again, first, atol=1e-3)
