@@ -2,7 +2,10 @@
 
 `load_dataset("sst5", "train")` returns a list of typed examples. Where a dataset has no validation split,
 10 % of train is carved off, stratified by label, with a fixed seed; `train` then excludes those
-examples, so the carve is the same for every run and the test split is never used for selection.
+examples, so the carve is the same for every run and the test split is never used for selection. Aspect-polarity
+sets are carved by sentence: every aspect of a sentence lands on the same side, so no validation aspect is scored
+on a sentence the model trained on (carved per aspect, 40 % of the SemEval validation aspects shared their sentence
+with training aspects, and absa-en v2 scored 0.93 on those against 0.77 on the rest).
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def load_dataset(name: str, split: str, root: str | Path | None = None) -> list[
     base = data_dir(root)
     if not spec.carve or split == "test":
         return spec.read(split, base)
-    train, validation = carve_validation(spec.read("train", base), _label_of)
+    train, validation = carve_validation(spec.read("train", base), _label_of, group=_sentence_of)
     return train if split == "train" else validation
 
 
@@ -106,13 +109,30 @@ def _label_of(example: Any) -> Any:
     return None
 
 
+def _sentence_of(example: Any) -> str | None:
+    """The carve's group of an aspect instance: its sentence, lower-cased, runs of whitespace collapsed (the
+    files differ in case and spacing). Other examples are their own group."""
+    if hasattr(example, "aspect"):
+        return " ".join(example.text.lower().split())
+    return None
+
+
 def carve_validation(
     examples: Sequence[Any],
     key: Callable[[Any], Any],
     fraction: float = CARVE_FRACTION,
     seed: int = CARVE_SEED,
+    group: Callable[[Any], Any] | None = None,
 ) -> tuple[list[Any], list[Any]]:
-    """Split off `fraction` of examples per label (stratified), reproducibly. Returns (train, validation)."""
+    """Split off `fraction` of examples per label (stratified), reproducibly. Returns (train, validation).
+
+    With `group` (example -> a group key, or None for an example alone), examples of one group stay together:
+    groups are visited in a seeded random order and a group is held out while it fits within every one of its
+    labels' quotas (round(fraction * count) per label), so the carve is as close to stratified as whole groups
+    allow. Without groups (or when no example has one) the carve is the plain per-label one."""
+    keys = [group(x) for x in examples] if group is not None else None
+    if keys is not None and any(k is not None for k in keys):
+        return _carve_groups(examples, key, keys, fraction, seed)
     by_label: dict[Any, list[int]] = defaultdict(list)
     for i, example in enumerate(examples):
         by_label[key(example)].append(i)
@@ -122,6 +142,36 @@ def carve_validation(
         indices = by_label[label]
         rng.shuffle(indices)
         held.update(indices[: round(len(indices) * fraction)])
+    train = [x for i, x in enumerate(examples) if i not in held]
+    validation = [x for i, x in enumerate(examples) if i in held]
+    return train, validation
+
+
+def _carve_groups(
+    examples: Sequence[Any], key: Callable[[Any], Any], keys: Sequence[Any], fraction: float, seed: int
+) -> tuple[list[Any], list[Any]]:
+    members: dict[Any, list[int]] = defaultdict(list)
+    for i, k in enumerate(keys):
+        members[("group", k) if k is not None else ("alone", i)].append(i)
+    labels = [key(x) for x in examples]
+    total: dict[Any, int] = defaultdict(int)
+    for label in labels:
+        total[label] += 1
+    quota = {label: round(n * fraction) for label, n in total.items()}
+    taken: dict[Any, int] = defaultdict(int)
+    order = list(members)
+    random.Random(seed).shuffle(order)
+    held: set[int] = set()
+    for g in order:
+        need: dict[Any, int] = defaultdict(int)
+        for i in members[g]:
+            need[labels[i]] += 1
+        if all(taken[label] + n <= quota[label] for label, n in need.items()):
+            held.update(members[g])
+            for label, n in need.items():
+                taken[label] += n
+        if all(taken[label] == quota[label] for label in quota):
+            break
     train = [x for i, x in enumerate(examples) if i not in held]
     validation = [x for i, x in enumerate(examples) if i in held]
     return train, validation
@@ -229,21 +279,23 @@ def _absa_union(names: Sequence[str]) -> Callable[[str, Path], list[Any]]:
 
     The files overlap (restaurant16's train file is restaurant15's train and test files, and restaurant15's repeats
     part of restaurant14's), so train and validation keep each (sentence, aspect) `_pair` once, the first time it
-    comes, and never one that is in a test file of the union; train also leaves out the pairs of every set's carved
-    validation. Test is the union of the test files as they are: each set is scored on its own test file.
+    comes, and never a sentence that is in a test file of the union; train also leaves out every sentence of every
+    set's carved validation (whole sentences: a file may annotate one more aspect of a sentence than another file
+    does). Test is the union of the test files as they are: each set is scored on its own test file.
     """
 
     def read(split: str, root: Path) -> list[Any]:
         test = [x for name in names for x in load_dataset(name, "test", root)]
         if split == "test":
             return test
-        seen = {_pair(x) for x in test}
+        excluded = {_sentence_of(x) for x in test}
         if split == "train":
-            seen |= {_pair(x) for name in names for x in load_dataset(name, "validation", root)}
+            excluded |= {_sentence_of(x) for name in names for x in load_dataset(name, "validation", root)}
+        seen: set[tuple[str, str]] = set()
         kept = []
         for name in names:
             for example in load_dataset(name, split, root):
-                if _pair(example) not in seen:
+                if _sentence_of(example) not in excluded and _pair(example) not in seen:
                     seen.add(_pair(example))
                     kept.append(example)
         return kept
@@ -398,7 +450,7 @@ def _register() -> None:
         False,
         "laptop14 + restaurant14 + restaurant15 + restaurant16 + twitter aspect polarity, each set's own carve, "
         "every (sentence, aspect) once and none of a test file's in train or validation (restaurant16's train file "
-        "holds restaurant15's train and test files; 11152 train / 1425 validation / 3608 test)",
+        "holds restaurant15's train and test files; 11135 train / 1414 validation / 3608 test)",
     )
     _add(
         "mosi-text",

@@ -26,6 +26,29 @@ def test_carve_is_reproducible_disjoint_and_stratified():
     assert other != validation
 
 
+def test_grouped_carve_keeps_each_sentence_on_one_side_and_stays_near_stratified():
+    from sentimentkit.types import AspectExample
+
+    data = []
+    for i in range(120):  # sentences of 1 to 3 aspects, mixed polarities
+        for j in range(1 + i % 3):
+            polarity = ("positive", "negative", "neutral")[(i + j) % 3]
+            data.append(AspectExample(f"Sentence {i} with aspects.", f"a{j}", ((0, 8),), polarity))
+    sentence = lambda x: x.text.lower()  # noqa: E731
+    train, validation = carve_validation(data, lambda x: x.polarity, group=sentence)
+    assert (train, validation) == carve_validation(data, lambda x: x.polarity, group=sentence)
+    assert len(train) + len(validation) == len(data)
+    assert not {x.text for x in train} & {x.text for x in validation}  # whole sentences
+    quota = {p: round(n * 0.1) for p, n in Counter(x.polarity for x in data).items()}
+    held = Counter(x.polarity for x in validation)
+    assert all(held[p] <= quota[p] for p in quota) and sum(held.values()) >= sum(quota.values()) - 2
+    # examples without a group are carved exactly as without `group`
+    plain = examples(300, 100)
+    assert carve_validation(plain, lambda x: x.label, group=lambda x: None) == carve_validation(
+        plain, lambda x: x.label
+    )
+
+
 def test_unknown_dataset_and_split():
     with pytest.raises(KeyError, match="sst5"):
         load_dataset("sst-5", "train")

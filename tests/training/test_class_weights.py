@@ -240,40 +240,48 @@ def _pair(x: AspectExample) -> tuple[str, str]:
     return " ".join(x.text.lower().split()), " ".join(x.aspect.lower().split())
 
 
+def _sentence(x: AspectExample) -> str:
+    return " ".join(x.text.lower().split())
+
+
 @pytest.mark.data
 def test_absa_all_has_the_measured_counts_and_each_sets_carved_validation(data_dir):
     splits = {s: load_dataset("absa-all", s, data_dir) for s in ("train", "validation", "test")}
     counts = {s: dict(sorted(Counter(x.polarity for x in v).items())) for s, v in splits.items()}
     assert counts == {
-        "train": {"negative": 2935, "neutral": 3788, "positive": 4429},  # 11152
-        "validation": {"negative": 366, "neutral": 432, "positive": 627},  # 1425
+        "train": {"negative": 2924, "neutral": 3792, "positive": 4419},  # 11135
+        "validation": {"negative": 367, "neutral": 424, "positive": 623},  # 1414
         "test": {"negative": 796, "neutral": 775, "positive": 2037},  # 3608
     }
-    assert "11152 train / 1425 validation / 3608 test)" in DATASETS.get("absa-all").description
+    assert "11135 train / 1414 validation / 3608 test)" in DATASETS.get("absa-all").description
     own = {name: {s: load_dataset(name, s, data_dir) for s in ("train", "validation", "test")} for name in ABSA_ALL}
     # test: the test files, as they are
     assert splits["test"] == [x for name in ABSA_ALL for x in own[name]["test"]]
-    # validation: each set's own carved validation, in order, less the pairs of the test files and repeats
-    tests = {_pair(x) for x in splits["test"]}
-    wanted, seen = [], set(tests)
+    # validation: each set's own carved validation, in order, less the sentences of the test files and repeats
+    test_sentences = {_sentence(x) for x in splits["test"]}
+    wanted, seen = [], set()
     for name in ABSA_ALL:
         for x in own[name]["validation"]:
-            if _pair(x) not in seen:
+            if _sentence(x) not in test_sentences and _pair(x) not in seen:
                 seen.add(_pair(x))
                 wanted.append(x)
     assert splits["validation"] == wanted
-    assert {x.source for x in splits["validation"]} <= {x.source for n in ABSA_ALL for x in own[n]["validation"]}
-    # what it leaves out: restaurant16's carve holds restaurant15's test pairs and repeats restaurant15's carve
+    # what it leaves out: restaurant16's carve holds restaurant15's test sentences and repeats restaurant15's carve
     left_out = Counter(x.source.split("/")[-2] for n in ABSA_ALL for x in own[n]["validation"]) - Counter(
         x.source.split("/")[-2] for x in splits["validation"]
     )
-    assert left_out == {"semeval14": 2, "semeval15": 10, "semeval16": 77}
-    # no pair is in two splits, and none twice in train or validation
+    assert left_out == {"semeval16": 80, "semeval14": 12, "semeval15": 6, "twitter": 2}
+    # no sentence is in two splits, and no pair twice in train or validation
     train_pairs, validation_pairs = [_pair(x) for x in splits["train"]], [_pair(x) for x in splits["validation"]]
     assert len(set(train_pairs)) == len(train_pairs) and len(set(validation_pairs)) == len(validation_pairs)
-    assert not set(train_pairs) & tests and not set(validation_pairs) & tests
-    assert not set(train_pairs) & set(validation_pairs)
+    train_sentences = {_sentence(x) for x in splits["train"]}
+    validation_sentences = {_sentence(x) for x in splits["validation"]}
+    assert not train_sentences & test_sentences and not validation_sentences & test_sentences
+    assert not train_sentences & validation_sentences
+    # each set alone is carved by sentence too
+    for name in ABSA_ALL:
+        assert not {_sentence(x) for x in own[name]["train"]} & {_sentence(x) for x in own[name]["validation"]}
     # every train example is one of its set's own carved train examples
     assert {x.source for x in splits["train"]} <= {x.source for n in ABSA_ALL for x in own[n]["train"]}
     per_set = Counter(x.source.split("/")[-2] for x in splits["train"])
-    assert per_set == {"semeval14": 2032 + 3080, "semeval15": 415, "semeval16": 10, "twitter": 5615}
+    assert per_set == {"semeval14": 5115, "semeval15": 395, "semeval16": 9, "twitter": 5616}
