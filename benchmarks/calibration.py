@@ -16,8 +16,14 @@ classes have the largest summed probability) can move, so its 3-way accuracy is 
 
 Writes benchmarks/results/calibration.json and benchmarks/results/calibration/<model>_<dataset>.png.
 
+`--diagnose` asks why one temperature misses a test set (rows "temperature-diagnosis"): per test set, the ECE at the
+fitted temperature, at a temperature fit on that set's own source alone (the validation texts of that source: what a
+per-domain temperature could do if the domain were known), and at the best single temperature for that test set
+(searched on the test set itself: not a calibration, a floor no temperature fit elsewhere can beat).
+
     python benchmarks/calibration.py [--models sentiment-en absa-en] [--cache runs/calibration]
     python benchmarks/calibration.py --models sentiment-en --model-dir runs/cross-domain/v2/seed1/best --label v2
+    python benchmarks/calibration.py --diagnose
 """
 
 from __future__ import annotations
@@ -63,6 +69,18 @@ MODELS = {
 FIGURES = RESULTS / "calibration"
 
 
+def data_fingerprint(dataset: str, split: str) -> str:
+    """What the logits were computed on: every named part's texts, aspects and labels on `split`."""
+    from sentimentkit.data.datasets import load_dataset
+
+    digest = hashlib.sha256()
+    for name in (n.strip() for n in dataset.split("+")):
+        for x in load_dataset(name, split):
+            label = getattr(x, "label", getattr(x, "polarity", None))
+            digest.update(json.dumps([x.text, getattr(x, "aspect", None), str(label)]).encode())
+    return digest.hexdigest()
+
+
 def cached_logits(
     manifest: Manifest, dataset: str, split: str, cache: Path | None, sample: int | None = None
 ) -> tuple[np.ndarray, np.ndarray | Grouped]:
@@ -72,6 +90,7 @@ def cached_logits(
     key = hashlib.sha256(
         weights.read_bytes() + json.dumps([dict(manifest.preprocessing), sample], sort_keys=True).encode()
     )
+    key.update(data_fingerprint(dataset, split).encode())  # a changed carve or file is new data
     name = dataset.replace(" ", "")
     path = None if cache is None else cache / f"{manifest.path.parent.name}_{manifest.path.name}_{name}_{split}.npz"
     if path is not None and path.exists():
@@ -193,16 +212,102 @@ def diagram(logits: np.ndarray, labels: np.ndarray | Grouped, temperature: float
     plt.close(fig)
 
 
+def ece_at(logits: np.ndarray, labels: np.ndarray | Grouped, t: float) -> float:
+    _, confidence, correct = predictions(logits, labels, t)
+    return confidence_calibration_error(confidence, correct)
+
+
+def validation_sources(validation: str, labels: np.ndarray | Grouped, split: str) -> np.ndarray | None:
+    """Each validation text's source dataset: a mixture's own sources, the per-set carves of `absa-all`, else None."""
+    if isinstance(labels, Grouped):
+        return np.array(labels.names)[labels.source]
+    if validation != "absa-all":
+        return None
+    from sentimentkit.data.datasets import ABSA_ALL, _pair, load_dataset
+
+    first: dict[tuple[str, str], str] = {}
+    for name in ABSA_ALL:
+        for x in load_dataset(name, split):
+            first.setdefault(_pair(x), name)
+    return np.array([first[_pair(x)] for x in load_dataset(validation, split)])
+
+
+def source_part(labels: np.ndarray | Grouped, mask: np.ndarray) -> np.ndarray | Grouped:
+    if not isinstance(labels, Grouped):
+        return labels[mask]
+    s = int(labels.source[mask][0])
+    return Grouped((labels.names[s],), (labels.groups[s],), np.zeros(int(mask.sum()), dtype=int), labels.labels[mask])
+
+
+def diagnose(name: str, label: str, cache: Path | None, model_dir: Path | None) -> list[dict]:
+    manifest = calibrated_part(model_dir or PRETRAINED_DIR / name)
+    fit_on = str(manifest.calibration.get("fit_on", "sst5:validation"))
+    validation, _, fit_split = fit_on.rpartition(":") if ":" in fit_on else (fit_on, "", "validation")
+    logits, labels = cached_logits(manifest, validation, fit_split, cache)
+    temperature = fit_temperature(logits, labels)
+    sources = validation_sources(validation, labels, fit_split)
+    grid = np.exp(np.linspace(np.log(0.25), np.log(6.0), 161))
+    rows = []
+    for dataset, sample in MODELS[name]:
+        z, y = cached_logits(manifest, dataset, "test", cache, sample)
+        own_t = None
+        if sources is not None and (sources == dataset).sum() >= 20:
+            mask = sources == dataset
+            own_t = fit_temperature(logits[mask], source_part(labels, mask))
+        eces = [ece_at(z, y, t) for t in grid]
+        best = int(np.argmin(eces))
+        values = {"ece_fitted": ece_at(z, y, temperature), "ece_best_on_test": eces[best]}
+        if own_t is not None:
+            values["ece_own_source"] = ece_at(z, y, own_t)
+        print(
+            f"{label:13s} {dataset[:24]:24s} ECE at T={temperature:.3f} (fitted) {values['ece_fitted']:.4f}; "
+            + (f"at T={own_t:.3f} (own source) {values['ece_own_source']:.4f}; " if own_t is not None else "")
+            + f"best on test T={grid[best]:.3f} {eces[best]:.4f}",
+            flush=True,
+        )
+        rows.append(
+            {
+                "suite": "calibration",
+                "task": "temperature-diagnosis",
+                "dataset": dataset,
+                "split": "test",
+                "model": label if name.startswith("sentiment-en") else f"{label} (polarity)",
+                "backbone": "all-MiniLM-L6-v2",
+                "metrics": {k: {"mean": v, "std": 0.0, "n": 1, "values": [v]} for k, v in values.items()},
+                "settings": {
+                    "fitted_temperature": round(temperature, 6),
+                    "fit_on": fit_on,
+                    "own_source_temperature": None if own_t is None else round(own_t, 6),
+                    "own_source_n": None if own_t is None else int((sources == dataset).sum()),
+                    "best_on_test_temperature": round(float(grid[best]), 4),
+                    "best_on_test": "searched on this test set: a floor for any single temperature, not a result",
+                    "n": len(y),
+                    "sample": sample,
+                    "bins": ECE_BINS,
+                },
+                "command": command_line(),
+                "env": environment(),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--cache", type=Path, default=Path("runs/calibration"), help="logits cache ('' for none)")
     parser.add_argument("--model-dir", type=Path, help="score this folder as the (one) model instead of the shipped")
     parser.add_argument("--label", help="the model's name in the rows (default: the shipped name)")
+    parser.add_argument("--diagnose", action="store_true", help="why one temperature misses: see the docstring")
     args = parser.parse_args()
     if args.model_dir is not None and len(args.models) != 1:
         parser.error("--model-dir goes with one --models name (the kind of model it is)")
     cache = args.cache if str(args.cache) else None
+    if args.diagnose:
+        for name in args.models:
+            rows = diagnose(name, args.label or name, cache, args.model_dir)
+            print(write_rows("calibration", rows, replace={"model": rows[0]["model"], "task": rows[0]["task"]}))
+        return
     for name in args.models:
         rows = []
         tests = MODELS[name]
@@ -263,7 +368,7 @@ def main() -> None:
                 }
             )
         # this model's rows replace all of its older ones (a new temperature or fit set is a new measurement)
-        print(write_rows("calibration", rows, replace={"model": rows[0]["model"]}))
+        print(write_rows("calibration", rows, replace={"model": rows[0]["model"], "task": rows[0]["task"]}))
 
 
 if __name__ == "__main__":

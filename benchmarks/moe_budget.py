@@ -272,10 +272,11 @@ def plot_curves(dataset: str, studies: dict) -> None:
     plt.close(fig)
 
 
-def queue(trials: int, seed_list: list[int], datasets: tuple[str, ...] = DATASETS) -> None:
+def queue(trials: int, seed_list: list[int], datasets: tuple[str, ...] | None = None) -> None:
     """Every study to `trials`, one trial per arm and dataset per round, then every arm's seeds.
 
     With two cores, two queues (one per dataset) can run side by side; each touches only its dataset's folders."""
+    datasets = DATASETS if datasets is None else datasets
     for n in range(1, trials + 1):
         for dataset in datasets:
             for arm in ARMS:

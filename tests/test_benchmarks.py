@@ -200,3 +200,44 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
     assert diff["b"] == "full-ft" and diff["seeds"] == 2 and diff["lo"] <= diff["mean_diff"] <= diff["hi"]
     assert rows["full-ft"]["comparisons"] == []
     assert (tmp_path / "figures" / "tuning_mine.png").stat().st_size > 0
+
+
+@pytest.fixture(scope="module")
+def calibration_benchmark(common):
+    import sys
+
+    sys.path.insert(0, str(COMMON.parent))
+    spec = importlib.util.spec_from_file_location("benchmarks_calibration", COMMON.with_name("calibration.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calibration_diagnosis_scores_one_source_of_a_mixture_at_its_own_granularity(calibration_benchmark):
+    import numpy as np
+
+    from sentimentkit.training.calibrate import Grouped
+
+    # two sources: a 3-class one and a binary one whose labels group classes (0,) and (1, 2)
+    grouped = Grouped(("a", "b"), (((0,), (1,), (2,)), ((0,), (1, 2))), np.array([0, 0, 1, 1, 1]),
+                      np.array([2, 1, 0, 1, 1]))  # fmt: skip
+    logits = np.array([[0, 0, 3], [0, 2, 0], [2, 0, 0], [0, 1, 1], [3, 0, 0]], dtype=float)
+    part = calibration_benchmark.source_part(grouped, grouped.source == 1)
+    assert part.names == ("b",) and part.groups == (((0,), (1, 2)),) and list(part.labels) == [0, 1, 1]
+    _, confidence, correct = part.scores(logits[grouped.source == 1], 1.0)
+    assert list(correct) == [True, True, False]  # the last text is "1 or 2" but the model says class 0
+    assert confidence[1] > 0.8  # classes 1 and 2 summed
+    ece = calibration_benchmark.ece_at(logits[grouped.source == 1], part, 1.0)
+    assert 0.0 < ece < 1.0
+    sources = calibration_benchmark.validation_sources("a + b", grouped, "validation")
+    assert list(sources) == ["a", "a", "b", "b", "b"]
+    assert calibration_benchmark.validation_sources("sst5", np.array([0, 1]), "validation") is None
+
+
+@pytest.mark.data
+def test_calibration_cache_key_follows_the_data(calibration_benchmark, data_dir, monkeypatch):
+    monkeypatch.setenv("SENTIMENTKIT_DATA", str(data_dir))
+    fingerprint = calibration_benchmark.data_fingerprint
+    assert fingerprint("laptop14", "validation") == fingerprint("laptop14", "validation")
+    assert fingerprint("laptop14", "validation") != fingerprint("laptop14", "test")
+    assert fingerprint("laptop14 + twitter", "test") != fingerprint("laptop14", "test")
