@@ -89,7 +89,7 @@ NAMES = {
 TRAIN_DATA = {
     "absa14": "laptop14 + restaurant14 3-line train files (absa14)",
     "absa-all": "every aspect-polarity set together (absa-all: SemEval-2014 laptop + restaurant, 2015 and 2016 "
-    "restaurant, Twitter; each (sentence, aspect) once, none of a test file's)",
+    "restaurant, Twitter; each (sentence, aspect) once, no sentence of a test file or of a validation carve)",
 }
 
 
@@ -100,9 +100,10 @@ def _training_data(meta: Any) -> str:
 
 def _selection(meta: Any) -> str:
     validation = str(meta.extra["trained_on"]["validation"])
-    return {"absa14": "10 % carved (seed 13) from the joint absa14 training data"}.get(
-        validation, f"the validation data of {validation}"
-    )
+    return {
+        "absa14": "10 % carved (seed 13) from the joint absa14 training data",
+        "absa-all": "each set's 10 % validation carve (seed 13, whole sentences), together",
+    }.get(validation, f"the validation data of {validation}")
 
 
 def _copy_half(source: Path, target: Path) -> None:
@@ -142,6 +143,7 @@ def main() -> None:
         default="English aspect-based sentiment: finds the aspect terms of a text (or takes yours) and gives each "
         "occurrence a polarity (negative, neutral, positive) with a confidence and its character span.",
     )
+    parser.add_argument("--config", help="the polarity part's training config, for the card (default: by its data)")
     parser.add_argument(
         "--calibrate-on",
         default=None,
@@ -229,9 +231,14 @@ def main() -> None:
         ate_lr=ate["laptop14"]["recall_ate"],
         ate_rp=ate["restaurant14"]["precision_ate"],
         ate_rr=ate["restaurant14"]["recall_ate"],
-        pol_config="configs/absa-en-polarity-v2.yaml"
-        if pol_meta.extra["trained_on"]["train"] == "absa-all"
-        else "configs/absa-en-polarity.yaml",
+        pol_config=args.config
+        or (
+            "configs/absa-en-polarity.yaml"
+            if pol_meta.extra["trained_on"]["train"] != "absa-all"
+            else "configs/absa-en-polarity-v2.yaml"
+            if pol_meta.extra.get("warm_start")
+            else "configs/absa-en-polarity-v3.yaml"
+        ),
         ex_arg="shipped" if keep else "runs/absa-en-extractor/seed1",
         pol_run=args.polarity if not args.polarity.is_absolute() else args.polarity.name,
         ex_val=ex_meta.extra["validation"]["f1_ate"],
