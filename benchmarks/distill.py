@@ -25,10 +25,10 @@ from sentimentkit.training.experiment import environment, load_experiment
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def speed(models: dict[str, str], texts: list[str], rounds: int) -> dict[str, list[float]]:
+def speed(models: dict[str, str], texts: list[str], rounds: int, backend: str) -> dict[str, list[float]]:
     import sentimentkit
 
-    loaded = {name: sentimentkit.load(path) for name, path in models.items()}
+    loaded = {name: sentimentkit.load(path, backend=backend) for name, path in models.items()}
     for p in loaded.values():
         p(texts[:64])  # warm-up
     rates: dict[str, list[float]] = {name: [] for name in loaded}
@@ -43,7 +43,7 @@ def speed(models: dict[str, str], texts: list[str], rounds: int) -> dict[str, li
 def params(path: str) -> int:
     import sentimentkit
 
-    p = sentimentkit.load(path, merge_adapters=True)
+    p = sentimentkit.load(path, merge_adapters=True, backend="torch")  # the parameters of the checkpoint
     return sum(t.numel() for t in p.model.parameters())
 
 
@@ -57,6 +57,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--eval-only", action="store_true")
+    parser.add_argument(
+        "--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"],
+        help="each measured with teacher and students on the same backend (one row each)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import torch
@@ -78,20 +82,27 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     texts = [x.text for x in load_dataset("sst5", "test")]
     models = {"teacher": args.teacher, **{f"seed{s}": str(runs / f"seed{s}" / "best") for s in args.seeds}}
-    rates = speed(models, texts, args.rounds)
+    teacher_params, student_params = params(args.teacher), params(models[f"seed{args.seeds[0]}"])
+    rows = []
+    for backend in args.backends:
+        rows.append(measure(args, name, models, texts, students, teacher_test, backend, teacher_params, student_params))
+    print(write_rows("distill", rows))
+
+
+def measure(args, name, models, texts, students, teacher_test, backend, teacher_params, student_params) -> dict:
+    rates = speed(models, texts, args.rounds, backend)
     teacher_rate = statistics.median(rates["teacher"])
     ratios = [
         statistics.median(a / b for a, b in zip(rates[f"seed{s}"], rates["teacher"], strict=True)) for s in args.seeds
     ]
     accuracy = [r["accuracy"] for r in students]
-    teacher_params, student_params = params(args.teacher), params(models[f"seed{args.seeds[0]}"])
     drop = [teacher_test["accuracy"] - a for a in accuracy]
-    print(f"teacher {args.teacher}: SST-5 test accuracy {teacher_test['accuracy']:.4f}, "
+    print(f"[{backend}] teacher {args.teacher}: SST-5 test accuracy {teacher_test['accuracy']:.4f}, "
           f"{teacher_rate:.0f} sentences/s, {teacher_params / 1e6:.1f}M parameters")  # fmt: skip
     print(f"student {name}: accuracy {statistics.fmean(accuracy):.4f} (seeds {args.seeds}), "
           f"speed-up {statistics.fmean(ratios):.2f}x, {student_params / 1e6:.1f}M parameters "
           f"({1 - student_params / teacher_params:.0%} fewer)")  # fmt: skip
-    row = {
+    return {
         "suite": "distill",
         "task": "sentiment-5",
         "dataset": "sst5",
@@ -113,6 +124,7 @@ def main() -> None:
             "alpha": args.alpha,
             "temperature": args.temperature,
             "threads": args.threads,
+            "backend": backend,
             "batch_size": 32,
             "rounds": args.rounds,
             "speed": "SST-5 test sentences, interleaved rounds, median of per-round ratios",
@@ -121,7 +133,6 @@ def main() -> None:
         "command": command_line(),
         "env": environment(),
     }
-    print(write_rows("distill", [row]))
 
 
 if __name__ == "__main__":
