@@ -94,10 +94,8 @@ def teacher_probabilities(teacher: str, texts: Sequence[str], labels: Sequence[s
     content = hashlib.sha256(json.dumps([teacher, list(labels), list(texts)]).encode())
     for path in sorted(Path(resolve(teacher).path).iterdir()):
         if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".pt"):
-            content.update(path.name.encode())
             with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    content.update(chunk)
+                content.update(path.name.encode() + hashlib.file_digest(f, "sha256").digest())
     digest = content.hexdigest()
     cache = folder / TEACHER_FILE
     if cache.exists():
