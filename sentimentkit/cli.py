@@ -607,7 +607,7 @@ def export(
 
 @app.command("explain")
 def explain_command(
-    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    text: Annotated[str, typer.Argument(help="The text to explain (for a multimodal model: a .npz clip file).")],
     aspect: Annotated[
         list[str] | None,
         typer.Option("--aspect", "-a", help="Explain this aspect's polarity (repeat for more); uses an aspect model."),
@@ -623,7 +623,10 @@ def explain_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Which words drove a prediction: integrated gradients per word, with the model's own attention beside them."""
+    """Which words drove a prediction: integrated gradients per word, with the model's own attention beside them.
+
+    With a multimodal model (--model DIR) TEXT is a clip file written by `sentimentkit features` (or any .npz of
+    the clip format): the words, audio frames and vision frames of each clip in it are explained together."""
     try:
         from .explain import Explainer, save_attributions
         from .explain.attribution import SUFFIXES
@@ -635,11 +638,16 @@ def explain_command(
         _fail(f"{output}: the folder {output.parent} does not exist")
     from . import load
 
+    if model is None and text.lower().endswith(".npz") and Path(text).is_file():
+        _fail(f"{text} is a clip file: name the multimodal model that should explain it with --model")
     try:
         pipeline = load(model or (DEFAULT_ASPECT_MODEL if aspect else "sentiment-en"))
         if aspect is None and pipeline.manifest.task.startswith("aspect") and not pipeline.can_extract:
             raise ValueError("this aspect model has no extractor: name the aspect with --aspect")
-        attributions = Explainer(pipeline, steps=steps).explain(text, aspect or None, target)
+        if pipeline.manifest.task.startswith("multimodal"):
+            attributions = _explain_clips(pipeline, text, steps, aspect, target)
+        else:
+            attributions = Explainer(pipeline, steps=steps).explain(text, aspect or None, target)
     except ImportError as err:
         _fail(f'explain needs captum: pip install "sentimentkit[explain]" ({err})')
     except _user_errors() as err:
@@ -654,12 +662,31 @@ def explain_command(
         _show_attributions(attributions)
 
 
+def _explain_clips(pipeline: Any, clip: str, steps: int, aspect: Any, target: str | None) -> list[Any]:
+    from .explain import ClipExplainer
+
+    if aspect or target:
+        raise ValueError("a multimodal model explains its sentiment value: drop --aspect and --target")
+    path = Path(clip)
+    if path.suffix.lower() != ".npz":
+        raise ValueError(
+            f"{clip!r}: a multimodal model explains a clip file (.npz): extract one with "
+            "`sentimentkit features CLIP --transcript TEXT -o clip.npz`"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such clip file")
+    return ClipExplainer(pipeline, steps=steps).explain(path)
+
+
 def _show_attributions(attributions: list[Any]) -> None:
     from rich.console import Console
     from rich.text import Text
 
     console = Console(highlight=False)
     for a in attributions:
+        if hasattr(a, "modality_totals"):
+            _show_clip(console, a)
+            continue
         head = f"{a.label} (p={a.probability:.3f})" + (f" for aspect {a.aspect!r}" if a.aspect else "")
         console.print(head, style="bold")
         scale = max((abs(w.score) for w in a.words if w.score is not None), default=0.0) or 1.0
@@ -676,6 +703,18 @@ def _show_attributions(attributions: list[Any]) -> None:
         against = ", ".join(f"{w.word} {w.score:+.3f}" for w in a.top(5, toward=False)) or "none"
         console.print(f"  toward: {toward}\n  against: {against}")
         console.print(f"  integrated gradients, {a.steps} steps, completeness delta {a.delta:+.4f}", style="dim")
+
+
+def _show_clip(console: Any, a: Any) -> None:
+    name = f"{a.id}: " if a.id else ""
+    console.print(f"{name}value {a.value:+.3f} ({a.polarity}); baseline {a.baseline_value:+.3f}", style="bold")
+    console.print("  " + ", ".join(f"{k} {v:+.3f}" for k, v in a.modality_totals.items()))
+    words = sorted((w for w in a.words if w.score is not None), key=lambda w: -abs(w.score))[:5]
+    console.print("  words: " + (", ".join(f"{w.word} {w.score:+.3f}" for w in words) or "none"))
+    for modality in ("audio", "vision"):
+        frames = ", ".join(f"#{i} {s:+.3f}" for i, s in a.top_frames(modality, 5)) or "no frames"
+        console.print(f"  {modality} frames: {frames}")
+    console.print(f"  integrated gradients, {a.steps} steps, completeness delta {a.delta:+.4f}", style="dim")
 
 
 # `store` sub-commands: their module imports only typer at the top (SQLAlchemy loads inside the commands), so

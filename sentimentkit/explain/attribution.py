@@ -86,8 +86,16 @@ class Attribution:
         return save_attributions([self], path)
 
 
-def save_attributions(attributions: list[Attribution], path: str | Path) -> Path:
-    """Write explanations to `path`: .html, .png or .json (ValueError for anything else, before any work)."""
+def save_attributions(attributions: list[Any], path: str | Path) -> Path:
+    """Write explanations to `path`: .html, .png or .json (ValueError for anything else, before any work).
+    Text explanations (`Attribution`) or multimodal ones (`ClipAttribution`), not both in one file."""
+    from .multimodal import ClipAttribution, save_clip_attributions
+
+    clips = [isinstance(a, ClipAttribution) for a in attributions]
+    if any(clips):
+        if not all(clips):
+            raise ValueError("text and clip explanations go to separate files")
+        return save_clip_attributions(attributions, path)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:

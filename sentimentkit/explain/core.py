@@ -76,9 +76,14 @@ class Explainer:
             self.kind, self.task, self.model = "aspect", task, pipeline.model
         elif isinstance(task, AspectSentiment):
             self.kind, self.task, self.model = "aspect", task.polarity, pipeline.model.polarity
+        elif task.name.startswith("multimodal"):
+            raise ValueError(
+                f"{pipeline.manifest.path} is a multimodal model: explain its clips with "
+                "sentimentkit.explain.ClipExplainer (or explain(pipeline, clip))"
+            )
         else:
             raise ValueError(
-                f"{pipeline.manifest.path}: explanations cover document and aspect models, not {task.name}"
+                f"{pipeline.manifest.path}: explanations cover document, aspect and multimodal models, not {task.name}"
             )
         self.pipeline = pipeline
         self.steps, self.internal_batch_size = steps, internal_batch_size
@@ -451,10 +456,17 @@ def _merge_spans(spans: list[tuple[int, int]]) -> list[Span]:
 
 def explain(
     pipeline: Any,
-    text: str,
+    text: Any,
     aspect: str | Sequence[str] | None = None,
     target: str | None = None,
     steps: int = 50,
-) -> list[Attribution]:
-    """Integrated-gradients explanations of `pipeline`'s prediction(s) for `text` (see `Explainer.explain`)."""
+) -> list[Any]:
+    """Integrated-gradients explanations of `pipeline`'s prediction(s) for `text` (see `Explainer.explain`); for a
+    multimodal model `text` is a clip (a MultimodalExample, a .npz clip file, or a list: `ClipExplainer.explain`)."""
+    if pipeline.task.name.startswith("multimodal"):
+        if aspect or target:
+            raise ValueError("a multimodal model explains its sentiment value: no aspect or target label")
+        from .multimodal import ClipExplainer
+
+        return ClipExplainer(pipeline, steps=steps).explain(text)
     return Explainer(pipeline, steps=steps).explain(text, aspect, target)

@@ -1,18 +1,20 @@
 """Explanations a person reads at a glance: an HTML page and a PNG heatmap of the text.
 
 Green words pushed the prediction toward the explained label, red words against it; the colour's strength is
-the word's share of the largest absolute score in that explanation. The aspect is boxed.
+the word's share of the largest absolute score in that explanation. The aspect is boxed. A multimodal clip gets
+its modality totals, its words, and one strip of frames per modality (green raised the value, red lowered it).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # attribution calls into this module to render itself
     from .attribution import Attribution, WordScore
+    from .multimodal import ClipAttribution, FrameScores
 
 TOWARD = (46, 160, 67)  # green
 AGAINST = (214, 39, 40)  # red
@@ -160,5 +162,149 @@ def save_png(attributions: Sequence[Attribution], path: str | Path, width: float
         y -= (1 + max((p[1] for p in placed), default=0) + 0.6) * line_h
     path = Path(path)
     fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+# --- multimodal clips ------------------------------------------------------------------------------------------
+CLIP_STYLE = """
+.frames{display:flex;align-items:stretch;height:1.4rem;margin:0.15rem 0;border:1px solid #eee}
+.frames div{flex:1 1 0;min-width:1px}
+.bar{display:inline-block;height:0.8rem;vertical-align:middle;border-radius:2px}
+table.totals td{padding:0.1rem 0.5rem}
+"""
+
+
+def _clip_words_html(a: ClipAttribution) -> str:
+    scale = max((abs(w.score) for w in a.words if w.score is not None), default=0.0)
+    parts, cursor = [], 0
+    for w in a.words:
+        parts.append(html.escape(a.text[cursor : w.start]))
+        tip = [f"score {w.score:+.4f}" if w.score is not None else "not read (outside the model's window)"]
+        if w.attention is not None:
+            tip.append(f"language-token attention {w.attention:.3f}")
+        style = f"background:{_rgba(_strength(w, scale))}"
+        cls = "w unread" if w.score is None else "w"
+        parts.append(
+            f'<span class="{cls}" style="{style}" title="{html.escape("; ".join(tip))}">{html.escape(w.word)}</span>'
+        )
+        cursor = w.end
+    parts.append(html.escape(a.text[cursor:]))
+    return "".join(parts)
+
+
+def _strip(values: Sequence[float], colour: Callable[[float], str], label: str) -> str:
+    cells = "".join(
+        f'<div style="background:{colour(v)}" title="frame {i}: {v:+.4f}"></div>' for i, v in enumerate(values)
+    )
+    return f'<p class="notes">{html.escape(label)}</p><div class="frames">{cells}</div>'
+
+
+def _frames_html(frames: FrameScores) -> str:
+    if not frames.scores:
+        return f"<p><b>{frames.modality}</b>: no frames</p>"
+    scale = max(abs(s) for s in frames.scores) or 1.0
+
+    def ig(v: float) -> str:
+        return _rgba(max(-1.0, min(1.0, v / scale)))
+
+    out = [f"<p><b>{frames.modality}</b>: {len(frames.scores)} frames, attribution {frames.total:+.3f}"]
+    if frames.read < len(frames.scores):
+        out.append(f" (the model read the first {frames.read})")
+    out.append("</p>")
+    out.append(_strip(frames.scores, ig, "integrated gradients per frame"))
+    if frames.attention is not None:
+        top = max(frames.attention) or 1.0
+
+        def blue(v: float) -> str:
+            return f"rgba(31,119,180,{0.85 * v / top:.3f})"
+
+        out.append(_strip(frames.attention, blue, "AHL attention carried to frames"))
+    return "".join(out)
+
+
+def _clip_card(a: ClipAttribution) -> str:
+    head = f"value <b>{a.value:+.2f}</b> ({html.escape(a.polarity)})"
+    if a.id:
+        head = f"{html.escape(a.id)}: " + head
+    totals = a.modality_totals
+    scale = max(abs(v) for v in totals.values()) or 1.0
+    rows = "".join(
+        f"<tr><td>{name}</td><td>{value:+.3f}</td><td><span class='bar' style='width:{abs(value) / scale * 12:.2f}rem;"
+        f"background:{_rgba(1.0 if value >= 0 else -1.0)}'></span></td></tr>"
+        for name, value in totals.items()
+    )
+    notes = (
+        f"integrated gradients over token states, audio and vision frames, {a.steps} steps; baseline value "
+        f"{a.baseline_value:+.3f} (zero states and frames); completeness delta {a.delta:+.4f}"
+    )
+    if a.ahl_audio_share is not None:
+        notes += "; AHL audio share per layer " + ", ".join(f"{s:.2f}" for s in a.ahl_audio_share)
+    if a.truncated:
+        notes += "; the transcript was cut to the model's window (grey words were not read)"
+    return (
+        f'<section class="card"><h2>{head}</h2><table class="totals">{rows}</table>'
+        f'<p class="text">{_clip_words_html(a)}</p>{_frames_html(a.audio)}{_frames_html(a.vision)}'
+        f'<p class="notes">{html.escape(notes)}</p></section>'
+    )
+
+
+def clip_page(attributions: Sequence[ClipAttribution]) -> str:
+    """A standalone page with one card per clip: modality totals, the transcript's words, one strip per modality."""
+    legend = (
+        f'<p class="legend"><span style="background:{_rgba(1.0)}">raised the value</span> '
+        f'<span style="background:{_rgba(-1.0)}">lowered it</span></p>'
+    )
+    cards = "".join(_clip_card(a) for a in attributions)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sentimentkit explanation</title>'
+        f"<style>{STYLE}{CLIP_STYLE}</style></head><body><h1>What moved the sentiment value</h1>{legend}{cards}"
+        "</body></html>\n"
+    )
+
+
+def save_clip_png(attributions: Sequence[ClipAttribution], path: str | Path) -> Path:
+    """Per clip: modality totals, word scores, and audio and vision attributions per frame (with ALMT's AHL
+    attention as a line where the model has it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(
+        4 * len(attributions), 1, figsize=(10, 7.5 * len(attributions)), dpi=120, squeeze=False,
+        gridspec_kw={"height_ratios": [0.6, 1.2, 1, 1] * len(attributions)},
+    )  # fmt: skip
+    axes = axes[:, 0]
+    for n, a in enumerate(attributions):
+        totals_ax, words_ax, audio_ax, vision_ax = axes[4 * n : 4 * n + 4]
+        totals = a.modality_totals
+        colours = [tuple(c / 255 for c in (TOWARD if v >= 0 else AGAINST)) for v in totals.values()]
+        totals_ax.barh(list(totals), list(totals.values()), color=colours)
+        totals_ax.axvline(0, color="black", linewidth=0.8)
+        totals_ax.set_title(
+            f"{a.id + ': ' if a.id else ''}value {a.value:+.2f} ({a.polarity}), baseline {a.baseline_value:+.2f}, "
+            f"IG delta {a.delta:+.3f}",
+            fontsize=10,
+        )
+        read = [w for w in a.words if w.score is not None]
+        scores = [w.score or 0.0 for w in read]
+        words_ax.bar(
+            range(len(read)), scores, color=[tuple(c / 255 for c in (TOWARD if s >= 0 else AGAINST)) for s in scores]
+        )
+        words_ax.set_xticks(range(len(read)), [w.word for w in read], rotation=60, fontsize=8)
+        words_ax.axhline(0, color="black", linewidth=0.8)
+        words_ax.set_ylabel("words")
+        for ax, frames in ((audio_ax, a.audio), (vision_ax, a.vision)):
+            ax.bar(range(len(frames.scores)), frames.scores, width=1.0, color="0.35")
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.set_ylabel(f"{frames.modality} frames")
+            if frames.attention is not None:
+                twin = ax.twinx()
+                twin.plot(range(len(frames.attention)), frames.attention, color="tab:blue", linewidth=1)
+                twin.set_ylabel("AHL attention", color="tab:blue", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
     plt.close(fig)
     return path
