@@ -89,27 +89,23 @@ class Attribution:
 def save_attributions(attributions: list[Any], path: str | Path) -> Path:
     """Write explanations to `path`: .html, .png or .json (ValueError for anything else, before any work).
     Text explanations (`Attribution`) or multimodal ones (`ClipAttribution`), not both in one file."""
-    from .multimodal import ClipAttribution, save_clip_attributions
+    from . import render
+    from .multimodal import ClipAttribution
 
-    clips = [isinstance(a, ClipAttribution) for a in attributions]
-    if any(clips):
-        if not all(clips):
-            raise ValueError("text and clip explanations go to separate files")
-        return save_clip_attributions(attributions, path)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(f"{path}: expected a .html, .png or .json file")
+    clips = [isinstance(a, ClipAttribution) for a in attributions]
+    if any(clips) and not all(clips):
+        raise ValueError("text and clip explanations go to separate files")
     if suffix == ".json":
         path.write_text(json.dumps([a.to_dict() for a in attributions], indent=2, ensure_ascii=False) + "\n")
     elif suffix == ".html":
-        from .render import html_page
-
-        path.write_text(html_page(attributions), encoding="utf-8")
+        page = render.clip_page if any(clips) else render.html_page
+        path.write_text(page(attributions), encoding="utf-8")
     else:
-        from .render import save_png
-
-        save_png(attributions, path)
+        (render.save_clip_png if any(clips) else render.save_png)(attributions, path)
     return path
 
 

@@ -282,14 +282,7 @@ class Explainer:
         model, temperature = self.model, self.temperature
 
         def forward(input_ids: torch.Tensor) -> torch.Tensor:
-            n = input_ids.shape[0]
-            values = {}
-            for f in fields(template):
-                v = getattr(template, f.name)
-                if isinstance(v, torch.Tensor) and v.shape[0] == 1:
-                    v = v.expand(n, *v.shape[1:])
-                values[f.name] = v
-            values["input_ids"] = input_ids
+            values = {**expanded(template, input_ids.shape[0]), "input_ids": input_ids}
             return torch.softmax(model(replace(template, **values)).logits.float() / temperature, -1)
 
         return forward
@@ -331,6 +324,17 @@ class Explainer:
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
+def expanded(template: Any, n: int) -> dict[str, Any]:
+    """The fields of a batch of one, each tensor expanded (without copying) to a batch of n."""
+    values = {}
+    for f in fields(template):
+        v = getattr(template, f.name)
+        if isinstance(v, torch.Tensor) and v.shape[0] == 1:
+            v = v.expand(n, *v.shape[1:])
+        values[f.name] = v
+    return values
+
+
 def _word_embeddings(model: nn.Module) -> nn.Module:
     """The word-embedding lookup of the model's encoder (a BERT's `word_embeddings`, or the BiLSTM's table)."""
     found = {id(m): m for name, m in model.named_modules() if name.endswith("word_embeddings")}

@@ -24,9 +24,8 @@ ALMT also shows its own routing, as the model computes it in one plain forward p
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from torch import nn
 
 from ..types import MultimodalExample
 from .attribution import WORD, WordScore
+from .core import _torch_pipeline, expanded
 
 
 @dataclass(frozen=True)
@@ -114,27 +114,9 @@ class ClipAttribution:
 
     def save(self, path: str | Path) -> Path:
         """Write .html (a page), .png (a figure) or .json, by the file's suffix."""
-        return save_clip_attributions([self], path)
+        from .attribution import save_attributions
 
-
-def save_clip_attributions(attributions: Sequence[ClipAttribution], path: str | Path) -> Path:
-    from .attribution import SUFFIXES
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ValueError(f"{path}: expected a .html, .png or .json file")
-    if suffix == ".json":
-        path.write_text(json.dumps([a.to_dict() for a in attributions], indent=2, ensure_ascii=False) + "\n")
-    elif suffix == ".html":
-        from .render import clip_page
-
-        path.write_text(clip_page(attributions), encoding="utf-8")
-    else:
-        from .render import save_clip_png
-
-        save_clip_png(attributions, path)
-    return path
+        return save_attributions([self], path)
 
 
 class ClipExplainer:
@@ -151,8 +133,6 @@ class ClipExplainer:
         if not isinstance(pipeline.task, MultimodalRegression):
             raise ValueError(f"{pipeline.manifest.path}: not a multimodal model ({pipeline.task.name})")
         if getattr(pipeline, "backend", "torch") == "onnx":
-            from .core import _torch_pipeline
-
             pipeline = _torch_pipeline(pipeline)
         self.pipeline, self.task, self.model = pipeline, pipeline.task, pipeline.model
         self.steps, self.internal_batch_size = steps, internal_batch_size
@@ -249,13 +229,7 @@ class ClipExplainer:
 
         def forward(states: torch.Tensor, audio: torch.Tensor, vision: torch.Tensor) -> torch.Tensor:
             n = states.shape[0]
-            values = {}
-            for f in fields(template):
-                v = getattr(template, f.name)
-                if isinstance(v, torch.Tensor) and v.shape[0] == 1:
-                    v = v.expand(n, *v.shape[1:])
-                values[f.name] = v
-            values.update(audio=audio, vision=vision, labels=None)
+            values = {**expanded(template, n), "audio": audio, "vision": vision, "labels": None}
             hook = text.register_forward_hook(lambda module, inputs, output: states)
             try:
                 out = model(replace(template, **values))
