@@ -338,10 +338,13 @@ def _almt_views(captured: dict[str, Any]) -> dict[str, Any]:
 
 
 def _frames(weights: list[float] | None, n: int) -> tuple[float, ...] | None:
-    """A rolled-out attention over the clip's n real frames, normalised to sum 1 (None without frames)."""
+    """A rolled-out attention over the clip's n real frames, normalised to sum 1 (None without frames); frames
+    past the model's window (it read fewer than n) get 0."""
     if weights is None or n == 0:
         return None
-    real = np.asarray(weights[:n], dtype=np.float64)
+    real = np.zeros(n, dtype=np.float64)
+    read = min(n, len(weights))
+    real[:read] = weights[:read]
     total = real.sum()
     return tuple(float(x) for x in (real / total if total > 0 else real))
 

@@ -77,6 +77,18 @@ def test_attributions_cover_every_frame_and_add_up(almt):
     assert sum(attributions[0].vision.attention) == pytest.approx(1.0)
 
 
+def test_frames_past_the_models_window_score_zero(almt):
+    read = almt.model.lengths[1]  # the audio frames ALMT reads (its positional table); later ones are cut
+    clip = clips(1, 4)[0]
+    rng = np.random.default_rng(0)
+    long = replace(clip, audio=rng.normal(0, 0.5, (read + 7, 5)).astype(np.float32))
+    [a] = explain(almt, long, steps=8)
+    assert len(a.audio.scores) == read + 7 and a.audio.read == read
+    assert all(s == 0.0 for s in a.audio.scores[read:]) and any(s != 0.0 for s in a.audio.scores[:read])
+    assert len(a.audio.attention) == read + 7 and sum(a.audio.attention[read:]) == 0.0
+    assert sum(a.audio.attention) == pytest.approx(1.0)
+
+
 def test_the_modality_that_carries_the_label_gets_the_attribution(msrn):
     """The clips' label is in the first audio channel; vision is noise: the audio frames must carry the attribution,
     and within audio, the first channel is what the attributions follow (frames where it is larger push harder)."""
