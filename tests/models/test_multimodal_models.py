@@ -267,6 +267,22 @@ def test_shuffled_guidance_is_deterministic_in_eval_and_uses_other_clips_text(ti
     torch.testing.assert_close(predict(shuffled, one), predict(plain, one))
 
 
+@pytest.mark.parametrize("name", ["almt-no-ahl", "almt-shuffled-guidance"])
+def test_ablations_lose_the_text_unless_language_is_in_the_fusion(name, tiny_backbone):
+    """In the reference, a clip's text reaches the output only through the AHL queries: without AHL (or with another
+    clip's guidance) a clip's prediction does not depend on its own words at all. language_in_fusion restores it."""
+    items = clips()
+    edited = [replace(items[0], input_ids=(101, 2204, 2307, 102)), *items[1:]]  # clip 0 says other words
+    reference = small_model(name, tiny_backbone)
+    before, after = predict(reference, pad_multimodal_batch(items)), predict(reference, pad_multimodal_batch(edited))
+    torch.testing.assert_close(before[0], after[0], atol=0, rtol=0)  # clip 0's own words change nothing
+    if name == "almt-shuffled-guidance":
+        assert not torch.allclose(before[-1], after[-1])  # they guide the last clip instead (the roll by one)
+    fair = small_model(name, tiny_backbone, language_in_fusion=True)
+    before, after = predict(fair, pad_multimodal_batch(items)), predict(fair, pad_multimodal_batch(edited))
+    assert not torch.allclose(before[0], after[0])
+
+
 def test_almt_ablations_differ_in_structure(tiny_backbone):
     no_ahl = small_model("almt-no-ahl", tiny_backbone)
     assert no_ahl.ahl is None and no_ahl.h_hyper is None

@@ -19,6 +19,14 @@ Ablations (registered names sharing this class, `variant` set by the name):
   and a fixed roll by one in evaluation. With a batch of one clip the permutation is the identity, so the model
   is then plain ALMT: evaluate it with batches of several clips.
 - almt-single-scale: H_l^3 guides all three AHL layers.
+
+language_in_fusion (default false, the reference): the fusion's key/value sequence is [H_hyper; H_l^last] instead of
+H_hyper alone. In the reference the fusion's output is the shared token c of the language sequence, whose query is
+the same for every clip and attends to H_hyper only, so a clip's own text reaches the prediction only through the
+AHL queries. The no-AHL and shuffled-guidance ablations therefore remove the text altogether (on SynMOSI they score
+like an A/V-only model), which tests "no text" rather than "no language guidance". With language_in_fusion the
+clip's language is in the fusion's source for every variant, and the ablations differ from ALMT only in how A/V are
+pooled: the fair control for H1 (train all three variants with it).
 """
 
 from __future__ import annotations
@@ -88,6 +96,7 @@ class ALMTConfig(MultimodalSettings):
     dropout: float = 0.0
     compat: bool = False
     truncate_av_to: int | None = None
+    language_in_fusion: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -238,11 +247,11 @@ class CrossFusion(nn.Module):
     """The fusion CrossTransformer (spec 1.2.6): one zeros-init token c shared by both sequences, separate randn
     positional embeddings; language is the query, the hyper-modality key and value. Returns t[:, 0] (B, dim)."""
 
-    def __init__(self, config: ALMTConfig) -> None:
+    def __init__(self, config: ALMTConfig, source_tokens: int | None = None) -> None:
         super().__init__()
         dim, length = config.hidden, config.tokens + 1
         self.token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_source = nn.Parameter(torch.randn(1, length, dim))
+        self.pos_source = nn.Parameter(torch.randn(1, (source_tokens or config.tokens) + 1, dim))
         self.pos_target = nn.Parameter(torch.randn(1, length, dim))
         self.layers = nn.ModuleList(
             Block(dim, config.heads, config.dim_head, config.mlp_dim, config.dropout)
@@ -250,7 +259,7 @@ class CrossFusion(nn.Module):
         )
 
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        # source H_hyper (B, tokens, dim), target H_l^last (B, tokens, dim) -> (B, dim)
+        # source H_hyper (B, tokens, dim) (or [H_hyper; H_l^last] (B, 2 tokens, dim)), target H_l^last -> (B, dim)
         token = self.token.expand(source.shape[0], -1, -1)
         s = torch.cat([token, source], 1) + self.pos_source  # (B, tokens + 1, dim)
         t = torch.cat([token, target], 1) + self.pos_target
@@ -281,7 +290,7 @@ class ALMT(nn.Module):
             self.ahl = nn.ModuleList(HyperLayer(config) for _ in range(config.ahl_depth))
             init = torch.ones if config.compat else torch.randn
             self.h_hyper = nn.Parameter(init(1, config.tokens, config.hidden))
-        self.fusion = CrossFusion(config)
+        self.fusion = CrossFusion(config, config.tokens * (2 if config.language_in_fusion else 1))
         self.head = nn.Linear(config.hidden, 1)
 
     def _inputs(self, batch: MultimodalBatch) -> tuple[torch.Tensor, ...]:
@@ -323,7 +332,8 @@ class ALMT(nn.Module):
             h_hyper = self.h_hyper.expand(h_l.shape[0], -1, -1)
             for layer, guide in zip(self.ahl, self._guides(scales), strict=True):
                 h_hyper = layer(guide, h_a, h_v, h_hyper)
-        value = self.head(self.fusion(h_hyper, scales[-1])).float()  # (B, 1)
+        source = torch.cat([h_hyper, scales[-1]], 1) if self.config.language_in_fusion else h_hyper
+        value = self.head(self.fusion(source, scales[-1])).float()  # (B, 1)
         return ModelOutput(value, regression_loss(value, batch.labels, self.config.loss))
 
 
