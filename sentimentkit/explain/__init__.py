@@ -4,9 +4,9 @@ and vision frames together, with ALMT's AHL attention (`explain/multimodal.py`);
 of the top
 words against random and attention rankings). Needs the `explain` extra (captum, matplotlib)."""
 
-from .attribution import Attribution, WordScore, save_attributions
+from .attribution import Attribution, ClipAttribution, FrameScores, WordScore, save_attributions
 from .core import Explainer, explain
-from .multimodal import ClipAttribution, ClipExplainer, FrameScores
+from .multimodal import ClipExplainer
 
 __all__ = [
     "Attribution",

@@ -25,8 +25,7 @@ ALMT also shows its own routing, as the model computes it in one plain forward p
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,89 +33,8 @@ import torch
 from torch import nn
 
 from ..types import MultimodalExample
-from .attribution import WORD, WordScore
+from .attribution import WORD, ClipAttribution, FrameScores, WordScore
 from .core import _torch_pipeline, expanded
-
-
-@dataclass(frozen=True)
-class FrameScores:
-    """One modality of a clip, frame by frame (the clip's real frames only).
-
-    scores: integrated-gradients attribution per frame (summed over features). attention: ALMT's AHL attention
-    carried to the frames (sums to 1 over frames; None for other models or a modality without frames).
-    read: frames the model read (a model with fixed input lengths cuts longer clips; frames past it score 0).
-    """
-
-    modality: str
-    scores: tuple[float, ...]
-    attention: tuple[float, ...] | None = None
-    read: int = 0
-
-    @property
-    def total(self) -> float:
-        return float(sum(self.scores))
-
-
-@dataclass(frozen=True)
-class ClipAttribution:
-    """Integrated gradients of one multimodal prediction over words, audio frames and vision frames.
-
-    value: the model's raw sentiment value for the clip (the pipeline clips it to [-3, 3]); baseline_value: for the
-    clip with zero token states and zero frames. text_total: attribution of every text position, special tokens
-    and padding included (the words' scores are the content part). delta: completeness error, text_total +
-    audio.total + vision.total - (value - baseline_value). ahl_audio_share: per AHL layer (ALMT only).
-    """
-
-    text: str
-    words: tuple[WordScore, ...]
-    audio: FrameScores
-    vision: FrameScores
-    value: float
-    baseline_value: float
-    text_total: float
-    delta: float
-    steps: int
-    id: str | None = None
-    model: str = ""
-    truncated: bool = False
-    ahl_audio_share: tuple[float, ...] | None = None
-    method: str = "integrated-gradients"
-
-    @property
-    def polarity(self) -> str:
-        from ..tasks.multimodal import value_prediction
-
-        empty = np.zeros((0, 1), dtype=np.float32)
-        return str(value_prediction(MultimodalExample(self.text, empty, empty), self.value).polarity)
-
-    @property
-    def modality_totals(self) -> dict[str, float]:
-        """How much of value - baseline_value each modality accounts for."""
-        return {"text": self.text_total, "audio": self.audio.total, "vision": self.vision.total}
-
-    def top_frames(self, modality: str, k: int = 5) -> list[tuple[int, float]]:
-        """The k frames of `modality` with the largest absolute attribution, as (frame index, score)."""
-        frames = self.audio if modality == "audio" else self.vision
-        ranked = sorted(enumerate(frames.scores), key=lambda f: -abs(f[1]))
-        return [(i, float(s)) for i, s in ranked[:k]]
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["words"] = [{k: v for k, v in w.items() if v is not None} for w in out["words"]]
-        out["polarity"] = self.polarity
-        out["modality_totals"] = self.modality_totals
-        return out
-
-    def to_html(self) -> str:
-        from .render import clip_page
-
-        return clip_page([self])
-
-    def save(self, path: str | Path) -> Path:
-        """Write .html (a page), .png (a figure) or .json, by the file's suffix."""
-        from .attribution import save_attributions
-
-        return save_attributions([self], path)
 
 
 class ClipExplainer:

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # attribution calls into this module to render itself
-    from .attribution import Attribution, WordScore
-    from .multimodal import ClipAttribution, FrameScores
+    from .attribution import Attribution, ClipAttribution, FrameScores, WordScore
 
 TOWARD = (46, 160, 67)  # green
 AGAINST = (214, 39, 40)  # red
