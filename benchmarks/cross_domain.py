@@ -14,6 +14,9 @@ Recipes:
   v2-wise             each v2 seed interpolated in weight space with sst-only (WiSE-FT, `sentimentkit interpolate`):
                       the weight is chosen per seed on validation only, the largest mean non-SST validation accuracy
                       among the weights whose SST-5 validation accuracy stays within SST_TOLERANCE of sst-only's
+  v3-sentences        v2 plus every SST-5 training sentence as a source of its own (the 5000 sampled phrases are
+                      mostly short fragments, while every other source and the SST-5 test are whole sentences),
+                      bf16 autocast (native on CPUs with AVX-512 BF16; about 1.9x faster per step there)
   v2-without-SOURCE   the same without one source (SOURCE: a name from the v2 config's data.train, or
                       "aspect-sentences": the five sentence sets derived from the SemEval and Twitter aspect files,
                       which the issue lists as one source)
@@ -46,6 +49,7 @@ RUNS = ROOT / "runs" / "cross-domain"
 IMDB_SAMPLE = 5000
 START = "sentiment-en-sst5"  # the SST-only model v2 continued from (the shipped sentiment-en until v2 replaced it)
 WISE_GRID = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
+SST5_TRAIN_SENTENCES = 8544  # all of them
 SST_TOLERANCE = 0.005  # SST-5 validation accuracy the interpolation may give up against sst-only (half a point)
 TEST_SETS = (  # (dataset, sample size or None)
     ("imdb", IMDB_SAMPLE),
@@ -83,13 +87,23 @@ def recipe_overrides(recipe: str) -> list[str]:
         return ["train.warm_start=null", "data.per_source=2500"]
     if recipe == "v2-wise":
         return []  # the v2 runs themselves, interpolated afterwards
+    if recipe == "v3-sentences":
+        sources = v2_sources()
+        caps = {**yaml.safe_load(CONFIG.read_text())["data"]["per_source"], "sst5": SST5_TRAIN_SENTENCES}
+        return [
+            f"data.train={' + '.join([sources[0], 'sst5', *sources[1:]])}",
+            f"data.per_source={json.dumps(caps)}",
+            "train.bf16=true",
+        ]
     prefix = "v2-without-"
     sources = v2_sources()
     name = recipe[len(prefix) :] if recipe.startswith(prefix) else ""
     removed = GROUPS.get(name, (name,))
     if not name or any(s not in sources for s in removed):
         choices = [*sources, *GROUPS]
-        raise SystemExit(f"recipe {recipe!r}: expected v2, v2-scratch or {prefix}SOURCE with SOURCE one of {choices}")
+        raise SystemExit(
+            f"recipe {recipe!r}: expected v2, v2-scratch, v3-sentences or {prefix}SOURCE with SOURCE one of {choices}"
+        )
     left = [s for s in sources if s not in removed]
     overrides = [f"data.train={' + '.join(left)}"]
     data = yaml.safe_load(CONFIG.read_text())["data"]

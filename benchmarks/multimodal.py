@@ -3,12 +3,15 @@
     python benchmarks/multimodal.py --model almt --dataset synmosi --seeds 1 2 3
     python benchmarks/multimodal.py --model mosi-text --dataset mosi-text --seeds 1 2 3 4 5
 
-Each seed's run lives in `<runs>/<dataset>/<model>/seed<n>`; its test metrics go to `test_metrics.json` and its
-per-clip test predictions to `test_values.npy` beside `best/` (what `benchmarks/multimodal_analysis.py` reads for
-paired bootstrap comparisons and robustness sweeps). One row per (model, dataset) in results/multimodal.json: MMSA's
-regression metrics (mean and sample std over seeds; MMSA itself reports the population std, also stored).
-SynMOSI rows hold under the generator (docs/synmosi.md), not on real MOSI features.
-"""
+Each seed's run lives in `<runs>/<dataset>/<model>/seed<n>`; its test metrics go to `test_metrics.json` and its per-
+clip test predictions to `test_values.npy` beside `best/` (what `benchmarks/multimodal_analysis.py` reads for paired
+bootstrap comparisons and robustness sweeps). Run folders are not committed, so each scored seed is also recorded in
+results/multimodal_seeds/<dataset>/<model>/seed<n>.json (its metrics, validation score and per-clip test
+predictions): a seed recorded there is not trained again, so seeds accumulate across machines and sessions, and a
+row over `--seeds 1 2 3 4 5` can be written from records made at different times. Records of seeds scored before the
+records existed hold the metrics from their row only (`test_values` null). One row per (model, dataset) in
+results/multimodal.json: MMSA's regression metrics (mean and sample std over seeds; MMSA itself reports the
+population std, also stored). SynMOSI rows hold under the generator (docs/synmosi.md), not on real MOSI features."""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from common import command_line, summary, write_rows
+from common import RESULTS, command_line, summary, write_rows
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "mm"
+SEEDS = RESULTS / "multimodal_seeds"
 # MMSA metric keys -> the result schema's names (BENCHMARKS.md)
 SCHEMA = {
     "has0_acc2": "acc2_has0",
@@ -34,16 +38,44 @@ SCHEMA = {
 }
 
 
-def run_seed(config: Path, dataset: str, seed: int, out: Path, overrides: list[str], data_dir: str | None) -> dict:
-    """Train one seed (resuming), then score its best model on the test split; cached in test_metrics.json."""
+def record_path(dataset: str, name: str, seed: int, root: Path | None = None) -> Path:
+    """Where one scored seed of `name` on `dataset` is recorded (committed, unlike the run folder); `root`: SEEDS."""
+    return (root or SEEDS) / dataset.replace(":", "_").replace("/", "_") / name / f"seed{seed}.json"
+
+
+def record_seed(dataset: str, name: str, row: dict, values: np.ndarray | None) -> None:
+    """Record a scored seed: metrics, validation, best step and the per-clip test predictions (6 decimals)."""
+    from sentimentkit.training.experiment import environment
+
+    path = record_path(dataset, name, row["seed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listed = None if values is None else [round(float(v), 6) for v in np.asarray(values).reshape(-1)]
+    record = {**row, "command": command_line(), "env": environment(), "test_values": listed}
+    path.write_text(json.dumps(record) + "\n")
+
+
+def run_seed(
+    config: Path, dataset: str, seed: int, out: Path, overrides: list[str], data_dir: str | None, name: str
+) -> dict:
+    """Train one seed (resuming), then score its best model on the test split.
+
+    Cached in the run folder's test_metrics.json and in the committed seed record; either one skips training.
+    """
     from sentimentkit.hub import read_manifest
     from sentimentkit.models.base import Runtime
     from sentimentkit.tasks.base import TASKS
     from sentimentkit.training.experiment import load_experiment, train
 
     scored = out / "test_metrics.json"
+    record = record_path(dataset, name, seed)
     if scored.exists():
-        return json.loads(scored.read_text())
+        row = json.loads(scored.read_text())
+        if not record.exists():
+            values = np.load(out / "test_values.npy") if (out / "test_values.npy").exists() else None
+            record_seed(dataset, name, row, values)
+        return row
+    if record.exists():
+        return json.loads(record.read_text())
     extra = [*overrides, f"data.train={dataset}", f"train.seed={seed}", f"output={out}"]
     if data_dir:
         extra.append(f"data.data_dir={data_dir}")
@@ -59,6 +91,7 @@ def run_seed(config: Path, dataset: str, seed: int, out: Path, overrides: list[s
     metrics = mmsa_regression(values, np.array([x.label for x in examples], dtype=np.float64))
     row = {"seed": seed, "test": metrics, "validation": result.best_metrics, "best_step": result.best_step}
     scored.write_text(json.dumps(row, indent=2) + "\n")
+    record_seed(dataset, name, row, values)
     return row
 
 
@@ -85,7 +118,9 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     if args.overrides:
         (runs / "overrides.json").write_text(json.dumps(sorted(args.overrides)) + "\n")
-    results = [run_seed(config, args.dataset, s, runs / f"seed{s}", args.overrides, args.data_dir) for s in args.seeds]
+    results = [
+        run_seed(config, args.dataset, s, runs / f"seed{s}", args.overrides, args.data_dir, name) for s in args.seeds
+    ]
     experiment = load_experiment(config, [*args.overrides, f"data.train={args.dataset}"])
     metrics = {}
     for key, schema in SCHEMA.items():

@@ -7,9 +7,11 @@
 
 Runs are laid out as `benchmarks/multimodal.py` writes them: `<runs>/<dataset with ':' and '/' as '_'>/<model>/
 seed<n>/` holding `best/` (the model selected on validation), `test_values.npy` (per-clip test predictions in the
-order of the task's test examples) and `test_metrics.json`. Every subcommand only READS runs: it lists the missing
-ones with the command that trains them, and never trains. Robustness sweeps and sensitivity predictions are cached
-in the run folder (`robust_<protocol>.json`, `predictions_<variant>.json`), so a rerun resumes.
+order of the task's test examples) and `test_metrics.json`. Where a run folder is gone, `compare` reads the
+predictions from the seed's committed record (results/multimodal_seeds/); the other analyses need the model itself.
+Every subcommand only READS runs: it lists the missing ones with the command that trains them, and never trains.
+Robustness sweeps and sensitivity predictions are cached in the run folder (`robust_<protocol>.json`,
+`predictions_<variant>.json`), so a rerun resumes.
 
 Statistics (MULTIMODAL.md 6.3, 7.4 items 8, 10, 11 and 7.5): metrics are MMSA's (`multimodal/metrics.py`), means
 over training seeds (and mask seeds); every CI is a 95% percentile bootstrap over test clips, the same clip draw
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from common import RESULTS, command_line, summary, write_rows
-from multimodal import SCHEMA
+from multimodal import SCHEMA, SEEDS, record_path
 
 from sentimentkit.multimodal.metrics import (
     LOWER_IS_BETTER,
@@ -43,6 +45,7 @@ SUITE = "multimodal_analysis"
 BATCH = 64
 COMPARED = ("mae", "non0_acc2", "acc7")  # the paired comparisons of `compare`
 GAIN_METRICS = ("mae", "non0_acc2")  # multimodal gain retention and the H2 verdict
+RECORDS = SEEDS  # the committed per-seed records (benchmarks/multimodal.py), read where a run folder is gone
 RETENTION_TARGET = 0.8  # the issue's target: >= 80 % of the gain kept at 50 % A/V missing (av-frames 0.5)
 
 
@@ -63,7 +66,7 @@ def find_runs(
     for model in models:
         for seed in seeds:
             path = run_folder(runs, dataset, model, seed) / needs
-            if path.exists():
+            if path.exists() or (needs == "test_values.npy" and recorded_values(dataset, model, seed) is not None):
                 present[model].append(seed)
             else:
                 missing.append((model, seed, path))
@@ -122,10 +125,25 @@ def load_test_clips(dataset: str, data_dir: str | None, **synmosi_changes: float
     return MultimodalRegression().examples(dataset, "test", data_dir)
 
 
-def load_values(folder: Path, clips: int) -> np.ndarray:
-    """A run's per-clip test predictions (clips,), checked against the number of test clips."""
+def recorded_values(dataset: str, model: str, seed: int) -> np.ndarray | None:
+    """A seed's per-clip test predictions from its committed record (benchmarks/multimodal.py), if it holds them."""
+    path = record_path(dataset, model, seed, RECORDS)
+    if not path.exists():
+        return None
+    values = json.loads(path.read_text()).get("test_values")
+    return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def load_values(folder: Path, clips: int, record: tuple[str, str, int] | None = None) -> np.ndarray:
+    """A run's per-clip test predictions (clips,), checked against the number of test clips.
+
+    Read from the run folder's test_values.npy, else from the committed seed record `record` = (dataset, model, seed).
+    """
     path = folder / "test_values.npy"
-    values = np.load(path).astype(np.float64).reshape(-1)
+    if not path.exists() and record is not None and (kept := recorded_values(*record)) is not None:
+        path, values = record_path(*record, RECORDS), kept
+    else:
+        values = np.load(path).astype(np.float64).reshape(-1)
     if values.size != clips:
         raise SystemExit(f"{path}: {values.size} predictions for {clips} test clips; score it again on this dataset")
     return values
@@ -383,7 +401,10 @@ def compare(args: argparse.Namespace) -> list[dict]:
     truth = np.array([x.label for x in examples], dtype=np.float64)
     conflict = np.array([x.meta.get("conflict", "none") != "none" for x in examples])
     preds = {
-        m: np.stack([load_values(run_folder(args.runs, args.dataset, m, s), truth.size) for s in seeds]) for m in models
+        m: np.stack(
+            [load_values(run_folder(args.runs, args.dataset, m, s), truth.size, (args.dataset, m, s)) for s in seeds]
+        )
+        for m in models
     }
     subsets = {"all": np.ones_like(conflict), "consistent": ~conflict, "conflict": conflict}
     rows = []

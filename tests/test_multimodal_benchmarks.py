@@ -4,6 +4,7 @@ with bootstrap CIs, run discovery with missing-run reports, the prediction cache
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -315,3 +316,52 @@ def test_lstm_layers_are_counted_as_their_gate_matmuls(efficiency):
     steps = 3 * 7
     per_direction = 2 * steps * 4 * 16 * (20 + 16) + 2 * steps * 4 * 16 * (2 * 16 + 16)  # layer 1 + layer 2
     assert c.get_total_flops() == 2 * per_direction
+
+
+# --- committed seed records --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runner():
+    return _load("multimodal")
+
+
+def test_a_seed_record_stands_in_for_a_lost_run_folder(analysis, runner, tmp_path, monkeypatch):
+    records = tmp_path / "records"
+    monkeypatch.setattr(analysis, "RECORDS", records)
+    path = runner.record_path("synmosi:eta=2", "almt", 3, records)
+    assert path == records / "synmosi_eta=2" / "almt" / "seed3.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"seed": 3, "test": {"mae": 0.9}, "test_values": [0.5, -1.0, 2.0]}')
+    empty = runner.record_path("synmosi:eta=2", "almt", 4, records)
+    empty.write_text('{"seed": 4, "test": {"mae": 0.9}, "test_values": null}')
+    runs = tmp_path / "runs"
+    present, missing = analysis.find_runs(runs, "synmosi:eta=2", ["almt"], [3, 4], "test_values.npy")
+    assert present == {"almt": [3]}  # a record without predictions cannot be compared
+    assert [(m, s) for m, s, _ in missing] == [("almt", 4)]
+    folder = analysis.run_folder(runs, "synmosi:eta=2", "almt", 3)
+    assert analysis.load_values(folder, 3, ("synmosi:eta=2", "almt", 3)) == pytest.approx([0.5, -1.0, 2.0])
+    with pytest.raises(SystemExit, match="3 predictions for 4 test clips"):
+        analysis.load_values(folder, 4, ("synmosi:eta=2", "almt", 3))
+    # the run folder, where it exists, wins over the record
+    folder.mkdir(parents=True)
+    np.save(folder / "test_values.npy", np.zeros(3))
+    assert analysis.load_values(folder, 3, ("synmosi:eta=2", "almt", 3)) == pytest.approx([0, 0, 0])
+
+
+def test_a_recorded_seed_is_not_trained_again_and_a_scored_run_gets_recorded(runner, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "SEEDS", tmp_path / "records")
+    recorded = runner.record_path("synmosi", "tfn", 1)
+    recorded.parent.mkdir(parents=True)
+    recorded.write_text('{"seed": 1, "test": {"mae": 0.8}, "test_values": null}')
+    out = tmp_path / "runs" / "seed1"
+    row = runner.run_seed(Path("no-such-config.yaml"), "synmosi", 1, out, [], None, "tfn")
+    assert row["test"] == {"mae": 0.8} and not out.exists()  # read from the record: nothing trained
+    # a run folder scored before records existed is recorded, predictions included
+    scored = tmp_path / "runs" / "seed2"
+    scored.mkdir(parents=True)
+    (scored / "test_metrics.json").write_text('{"seed": 2, "test": {"mae": 0.7}, "best_step": 40}')
+    np.save(scored / "test_values.npy", np.array([1.0, 2.0]))
+    assert runner.run_seed(Path("no-such-config.yaml"), "synmosi", 2, scored, [], None, "tfn")["best_step"] == 40
+    kept = json.loads(runner.record_path("synmosi", "tfn", 2).read_text())
+    assert kept["test_values"] == [1.0, 2.0] and kept["test"] == {"mae": 0.7} and "command" in kept
