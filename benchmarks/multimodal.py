@@ -55,11 +55,19 @@ def record_seed(dataset: str, name: str, row: dict, values: np.ndarray | None) -
 
 
 def run_seed(
-    config: Path, dataset: str, seed: int, out: Path, overrides: list[str], data_dir: str | None, name: str
+    config: Path,
+    dataset: str,
+    seed: int,
+    out: Path,
+    overrides: list[str],
+    data_dir: str | None,
+    name: str,
+    need_values: bool = False,
 ) -> dict:
     """Train one seed (resuming), then score its best model on the test split.
 
-    Cached in the run folder's test_metrics.json and in the committed seed record; either one skips training.
+    Cached in the run folder's test_metrics.json and in the committed seed record; either one skips training, except
+    that with `need_values` a record without per-clip predictions (a backfilled one) is trained again and replaced.
     """
     from sentimentkit.hub import read_manifest
     from sentimentkit.models.base import Runtime
@@ -75,7 +83,9 @@ def run_seed(
             record_seed(dataset, name, row, values)
         return row
     if record.exists():
-        return json.loads(record.read_text())
+        kept = json.loads(record.read_text())
+        if not need_values or kept.get("test_values") is not None:
+            return kept
     extra = [*overrides, f"data.train={dataset}", f"train.seed={seed}", f"output={out}"]
     if data_dir:
         extra.append(f"data.data_dir={data_dir}")
@@ -103,6 +113,11 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="dotted config override")
     parser.add_argument("--runs", default="runs/mm")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument(
+        "--need-values",
+        action="store_true",
+        help="train again any seed whose record lacks per-clip test predictions (paired comparisons need them)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -119,7 +134,8 @@ def main() -> None:
     if args.overrides:
         (runs / "overrides.json").write_text(json.dumps(sorted(args.overrides)) + "\n")
     results = [
-        run_seed(config, args.dataset, s, runs / f"seed{s}", args.overrides, args.data_dir, name) for s in args.seeds
+        run_seed(config, args.dataset, s, runs / f"seed{s}", args.overrides, args.data_dir, name, args.need_values)
+        for s in args.seeds
     ]
     experiment = load_experiment(config, [*args.overrides, f"data.train={args.dataset}"])
     metrics = {}

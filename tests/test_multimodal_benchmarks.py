@@ -357,6 +357,9 @@ def test_a_recorded_seed_is_not_trained_again_and_a_scored_run_gets_recorded(run
     out = tmp_path / "runs" / "seed1"
     row = runner.run_seed(Path("no-such-config.yaml"), "synmosi", 1, out, [], None, "tfn")
     assert row["test"] == {"mae": 0.8} and not out.exists()  # read from the record: nothing trained
+    # a record without predictions is trained again when they are needed (here: the missing config says it tried)
+    with pytest.raises(Exception, match="no-such-config"):
+        runner.run_seed(Path("no-such-config.yaml"), "synmosi", 1, out, [], None, "tfn", need_values=True)
     # a run folder scored before records existed is recorded, predictions included
     scored = tmp_path / "runs" / "seed2"
     scored.mkdir(parents=True)
