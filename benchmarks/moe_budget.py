@@ -19,6 +19,11 @@ at any point leaves comparable partial studies. Interrupted trials resume from t
 sentimentkit/training/hpo.py), seeds from theirs (the trainer). Run folders: runs/moe-budget/<dataset>/<arm>/
 {search,seed<n>}.
 
+Run folders are not committed, so each study's ended trials (results/moe_budget/kept/<dataset>-<arm>-trials.json:
+parameters, validation scores, times) and each seed's test predictions (...-seed<n>.json) are: in a new checkout the
+queue continues each study from its committed trials (only unfinished trials train again) and skips scored seeds,
+and the report reads only these records.
+
 Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and arm, test accuracy mean and std
 over the seeds; each MoE arm minus full-ft with a paired bootstrap 95 % CI (`comparisons`: test sentences
 resampled, seed i of one arm paired with seed i of the other, 10,000 resamples); the tuning curve (`tuning_curve`:
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,7 @@ from sentimentkit.training.experiment import environment
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "moe-budget"
 FIGURES = ROOT / "benchmarks" / "results" / "moe_budget"
+KEPT = FIGURES / "kept"  # committed: each study's ended trials and each seed's test predictions
 ARMS = ("full-ft", "moe", "moe-ffn", "moe-split")
 DATASETS = ("sst5", "tweeteval-emotion")
 TRIALS = 16
@@ -81,10 +88,26 @@ def folder(dataset: str, arm: str) -> Path:
     return RUNS / dataset / arm
 
 
+def kept(dataset: str, arm: str, what: str) -> Path:
+    """The committed record of a study's ended trials (what="trials") or of one seed's test run ("seed<n>")."""
+    return KEPT / f"{dataset}-{arm}-{what}.json"
+
+
 def tune(dataset: str, arm: str, trials: int) -> dict:
+    """Run the arm's study to `trials` ended trials. A study whose run folder is gone (another machine or session)
+    starts from its committed trials, so only the trials that were never finished train again; after each call the
+    ended trials are committed again."""
+    from sentimentkit.training.hpo import export_trials, import_trials
     from sentimentkit.training.hpo import tune as search
 
-    return search(base_config(arm, dataset), trials, folder(dataset, arm) / "search")
+    search_dir = folder(dataset, arm) / "search"
+    record = kept(dataset, arm, "trials")
+    if not (search_dir / "study.db").exists() and record.exists():
+        import_trials(search_dir, json.loads(record.read_text()), "maximize")  # validation accuracy
+    result = search(base_config(arm, dataset), trials, search_dir)
+    KEPT.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(export_trials(search_dir), indent=1) + "\n")
+    return result
 
 
 def best_config(dataset: str, arm: str) -> dict:
@@ -101,10 +124,15 @@ def seeds(dataset: str, arm: str, seed_list: list[int]) -> None:
 
     raw = best_config(dataset, arm)
     for seed in seed_list:
+        record = kept(dataset, arm, f"seed{seed}")
+        if record.exists():
+            continue  # scored in an earlier session: its test predictions are committed
         out = folder(dataset, arm) / f"seed{seed}"
         config = from_dict(ExperimentConfig, apply_overrides(raw, [f"train.seed={seed}", f"output={out}"]))
-        train(config, progress=False)
-        print(f"{dataset} {arm} seed {seed}: test accuracy {predictions(out)['accuracy']:.4f}", flush=True)
+        result = train(config, progress=False)
+        scored = {**predictions(out), "seconds": result.seconds, "config": raw}
+        record.write_text(json.dumps(scored) + "\n")
+        print(f"{dataset} {arm} seed {seed}: test accuracy {scored['accuracy']:.4f}", flush=True)
 
 
 def predictions(run: Path) -> dict:
@@ -142,42 +170,44 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> 
 
 
 def study_summary(dataset: str, arm: str) -> dict | None:
-    """Trials, their states and the tuning curve of one arm's study, from its Optuna database."""
-    path = folder(dataset, arm) / "search" / "study.db"
-    if not path.exists():
+    """Trials, their states and the tuning curve of one arm's study, from its committed trials."""
+    record = kept(dataset, arm, "trials")
+    if not record.exists():
         return None
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name="search", storage=f"sqlite:///{path}")
-    ended = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    ended = json.loads(record.read_text())  # in trial order
     curve, best = [], -np.inf
-    for t in sorted(ended, key=lambda t: t.number):
-        value = t.value if t.value is not None else max(t.intermediate_values.values(), default=-np.inf)
+    for t in ended:
+        reported = [float(v) for v in t["intermediate_values"].values()]
+        value = t["value"] if t["value"] is not None else max(reported, default=-np.inf)
         best = max(best, value)
         curve.append(float(best))
-    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in ended if t.datetime_complete)
-    steps = sum(max(t.intermediate_values, default=0) for t in ended)
+    seconds = sum(
+        (datetime.fromisoformat(t["datetime_complete"]) - datetime.fromisoformat(t["datetime_start"])).total_seconds()
+        for t in ended
+        if t["datetime_start"] and t["datetime_complete"]
+    )
+    steps = sum(max(map(int, t["intermediate_values"]), default=0) for t in ended)
     return {
-        "completed": sum(t.state.name == "COMPLETE" for t in ended),
-        "pruned": sum(t.state.name == "PRUNED" for t in ended),
+        "completed": sum(t["state"] == "COMPLETE" for t in ended),
+        "pruned": sum(t["state"] == "PRUNED" for t in ended),
         "best_validation_curve": curve,
         "search_seconds": seconds,
         "search_steps": steps,
-        "best_params": best_params(dataset, arm),
+        "best_params": best_params(arm, ended),
     }
 
 
-def best_params(dataset: str, arm: str) -> dict | None:
-    """The searched values of the arm's best configuration (from best.yaml, as config values)."""
-    path = folder(dataset, arm) / "search" / "best.yaml"
-    if not path.exists():
+def best_params(arm: str, ended: list[dict]) -> dict | None:
+    """The searched values of the best completed trial, as config values (list choices back from their JSON)."""
+    complete = [t for t in ended if t["state"] == "COMPLETE"]
+    if not complete:
         return None
-    raw = yaml.safe_load(path.read_text())
+    best = max(complete, key=lambda t: t["value"])
     out = {}
-    for key in SPACES[arm]:
-        section, name = key.split(".", 1)
-        out[key] = raw[section][name]
+    for key, value in best["params"].items():
+        spec = SPACES[arm][key]
+        listed = spec["type"] == "categorical" and any(isinstance(c, list) for c in spec["choices"])
+        out[key] = json.loads(value) if listed else value
     return out
 
 
@@ -187,12 +217,12 @@ def report() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     for dataset in DATASETS:
         studies = {arm: study_summary(dataset, arm) for arm in ARMS}
-        correct = {}
+        correct, scored = {}, {}
         for arm in ARMS:
-            runs = [folder(dataset, arm) / f"seed{s}" for s in SEEDS]
-            done = [r for r in runs if (r / "test_predictions.json").exists()]
-            if done:
-                preds = [predictions(r) for r in done]
+            records = [kept(dataset, arm, f"seed{s}") for s in SEEDS]
+            scored[arm] = [json.loads(r.read_text()) for r in records if r.exists()]
+            if scored[arm]:
+                preds = scored[arm]
                 correct[arm] = np.array([np.array(p["gold"]) == np.array(p["predicted"]) for p in preds], float)
         for arm in ARMS:
             if studies[arm] is None:
@@ -218,12 +248,7 @@ def report() -> None:
                         "hi": d["ci95"][1],
                     }
                 )
-            seconds = [
-                json.loads((folder(dataset, arm) / f"seed{s}" / "result.json").read_text())["result"]["seconds"]
-                for s in SEEDS
-                if (folder(dataset, arm) / f"seed{s}" / "result.json").exists()
-            ]
-            settings["seed_seconds"] = sum(seconds)
+            settings["seed_seconds"] = sum(r["seconds"] for r in scored[arm])
             rows.append(
                 {
                     "suite": "moe_budget",

@@ -175,6 +175,7 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
 
     monkeypatch.setattr(moe_budget, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(moe_budget, "FIGURES", tmp_path / "figures")
+    monkeypatch.setattr(moe_budget, "KEPT", tmp_path / "figures" / "kept")
     monkeypatch.setattr(moe_budget, "ARMS", ("full-ft", "moe"))
     monkeypatch.setattr(moe_budget, "DATASETS", ("mine",))  # a run folder name; the configs read the csv
     monkeypatch.setattr(moe_budget, "SEEDS", (1, 2))
@@ -186,6 +187,7 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
 
     moe_budget.queue(2, [1, 2])
     moe_budget.report()
+    kept_before = {arm: json.loads(moe_budget.kept("mine", arm, "trials").read_text()) for arm in ("full-ft", "moe")}
     rows = {r["model"]: r for r in written["moe_budget"]}
     assert set(rows) == {"full-ft", "moe"}
     for arm, row in rows.items():
@@ -193,13 +195,30 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
         assert len(row["tuning_curve"]) == 2 and row["tuning_curve"][0] <= row["tuning_curve"][1]
         assert row["metrics"]["accuracy"]["n"] == 2
         for seed in (1, 2):
-            saved = json.loads((moe_budget.folder("mine", arm) / f"seed{seed}" / "test_predictions.json").read_text())
-            assert len(saved["gold"]) == len(saved["predicted"]) == 12
+            saved = json.loads(moe_budget.kept("mine", arm, f"seed{seed}").read_text())
+            assert len(saved["gold"]) == len(saved["predicted"]) == 12 and saved["seconds"] > 0
     assert rows["moe"]["settings"]["best_params"]["model.layers"] in ([-1], [-2, -1])
     (diff,) = rows["moe"]["comparisons"]
     assert diff["b"] == "full-ft" and diff["seeds"] == 2 and diff["lo"] <= diff["mean_diff"] <= diff["hi"]
     assert rows["full-ft"]["comparisons"] == []
     assert (tmp_path / "figures" / "tuning_mine.png").stat().st_size > 0
+
+    # a new checkout: the run folders are gone, the committed records are not
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    moe_budget.queue(3, [1, 2])  # one more trial per study; nothing else trains
+    for arm in ("full-ft", "moe"):
+        search = moe_budget.folder("mine", arm) / "search"
+        assert sorted(p.name for p in search.glob("trial-*")) == ["trial-2"]
+        assert not moe_budget.folder("mine", arm).joinpath("seed1").exists()  # the scored seeds were kept
+        trials = json.loads(moe_budget.kept("mine", arm, "trials").read_text())
+        assert len(trials) == 3 and trials[:2] == kept_before[arm]
+    written.clear()
+    moe_budget.report()
+    again = {r["model"]: r for r in written["moe_budget"]}
+    assert again["moe"]["metrics"]["accuracy"] == rows["moe"]["metrics"]["accuracy"]
+    assert len(again["moe"]["tuning_curve"]) == 3
 
 
 @pytest.fixture(scope="module")

@@ -213,6 +213,67 @@ def tune(
     return {"best_value": study.best_value, "best_params": best_params, "trials": rows}
 
 
+def export_trials(output: str | Path) -> list[dict[str, Any]]:
+    """The ended (complete or pruned) trials of the search in `output`, as JSON-ready rows that `import_trials`
+    turns back into a study: parameters as Optuna stored them, their distributions, the value, every reported
+    validation score and the start and end times. No run folders: a search carried to another machine (or kept in
+    a repository) holds what the sampler and the pruner learn from, not the checkpoints."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{Path(output) / 'study.db'}")
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return [
+        {
+            "state": t.state.name,
+            "value": t.value,
+            "params": t.params,
+            "distributions": {k: optuna.distributions.distribution_to_json(d) for k, d in t.distributions.items()},
+            "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
+        }
+        for t in sorted(study.trials, key=lambda t: t.number)
+        if t.state in ended
+    ]
+
+
+def import_trials(output: str | Path, rows: list[dict[str, Any]], direction: str) -> int:
+    """Start the search in `output` from trials exported by `export_trials` (the next `tune` there samples and
+    prunes knowing them, and counts them toward its trial budget). Refuses an `output` that already has a study.
+    Returns the number of trials added."""
+    import datetime
+
+    import optuna
+
+    path = Path(output) / "study.db"
+    if path.exists():
+        raise ConfigError(f"{path}: a study is already there; import trials into a new search folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="search", storage=f"sqlite:///{path}", direction=direction)
+
+    def when(text: str | None) -> datetime.datetime | None:
+        return datetime.datetime.fromisoformat(text) if text else None
+
+    for number, row in enumerate(rows):
+        trial = optuna.trial.FrozenTrial(  # not create_trial: that one would stamp the times of the import
+            number=number,
+            state=optuna.trial.TrialState[row["state"]],
+            value=row["value"] if row["state"] == "COMPLETE" else None,
+            datetime_start=when(row.get("datetime_start")),
+            datetime_complete=when(row.get("datetime_complete")),
+            params=row["params"],
+            distributions={k: optuna.distributions.json_to_distribution(d) for k, d in row["distributions"].items()},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={int(k): v for k, v in row["intermediate_values"].items()},
+            trial_id=number,
+        )
+        study.add_trial(trial)  # validates the trial
+    return len(rows)
+
+
 def _last_step(trial: Any) -> int | None:
     """The last step a trial reported (a pruned trial stopped there)."""
     return max(trial.intermediate_values) if trial.intermediate_values else None

@@ -139,3 +139,28 @@ def test_a_killed_trial_resumes_from_its_checkpoint_with_the_same_values(tiny_ba
     resumed = steps[len(steps_before) :]
     # it continued from the last checkpoint (at most one logged step back), it did not start over at step 2
     assert steps_before[-1] - 2 <= resumed[0] - 2 <= steps_before[-1]
+
+
+def test_an_exported_search_continues_elsewhere_from_its_trials(tiny_backbone, tmp_path):
+    from sentimentkit.training.hpo import export_trials, import_trials
+
+    raw = config(
+        tiny_backbone,
+        tmp_path,
+        {
+            "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+            "model.dropout": {"type": "categorical", "choices": [0.0, 0.1]},
+        },
+    )
+    first = tune(raw, trials=2, output=tmp_path / "here")
+    rows = json.loads(json.dumps(export_trials(tmp_path / "here")))  # through JSON, as it is kept
+    assert len(rows) == 2 and all(r["intermediate_values"] for r in rows)
+    assert "run_folder" not in json.dumps(rows)  # no machine paths travel
+    assert import_trials(tmp_path / "there", rows, "maximize") == 2
+    with pytest.raises(ConfigError, match="already there"):
+        import_trials(tmp_path / "there", rows, "maximize")
+    again = tune(raw, trials=3, output=tmp_path / "there")  # the two count: one more trial trains
+    assert [t["params"] for t in again["trials"][:2]] == [t["params"] for t in first["trials"]]
+    assert [t["value"] for t in again["trials"][:2]] == [t["value"] for t in first["trials"]]
+    assert len(again["trials"]) == 3 and (tmp_path / "there" / "trial-2").is_dir()
+    assert not (tmp_path / "there" / "trial-0").exists()
