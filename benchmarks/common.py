@@ -29,15 +29,16 @@ def summary(values: list[float]) -> dict:
 def command_line() -> str:
     """The command that reproduces a result (script path relative to the repository).
 
-    `--eval-only` is dropped: it only rescored existing runs, and the same command without it trains
-    whatever runs are missing first, so that is the command that reproduces the row from scratch.
+    `--eval-only` and `--recorded-only` are dropped: they only rescored or gathered existing runs, and the same
+    command without them trains whatever runs are missing first, so that is the command that reproduces the row
+    from scratch.
     """
     script = Path(sys.argv[0]).resolve()
     try:
         script = script.relative_to(Path(__file__).resolve().parents[1])
     except ValueError:
         script = Path(script.name)
-    args = [a for a in sys.argv[1:] if a != "--eval-only"]
+    args = [a for a in sys.argv[1:] if a not in ("--eval-only", "--recorded-only")]
     return " ".join(["python", str(script), *map(shlex.quote, args)])
 
 

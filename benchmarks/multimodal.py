@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,11 @@ def main() -> None:
         action="store_true",
         help="train again any seed whose record lacks per-clip test predictions (paired comparisons need them)",
     )
+    parser.add_argument(
+        "--recorded-only",
+        action="store_true",
+        help="write the row from the seeds already scored (run folder or record) and train nothing",
+    )
     args = parser.parse_args()
 
     import torch
@@ -133,6 +139,14 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     if args.overrides:
         (runs / "overrides.json").write_text(json.dumps(sorted(args.overrides)) + "\n")
+    if args.recorded_only:
+        found = [s for s in args.seeds if (runs / f"seed{s}" / "test_metrics.json").exists()]
+        found += [s for s in args.seeds if s not in found and record_path(args.dataset, name, s).exists()]
+        if not found:
+            raise SystemExit(f"{name} on {args.dataset}: no seed of {args.seeds} is scored yet")
+        if len(found) < len(args.seeds):
+            print(f"{name}: not scored yet, left out of the row: seeds {sorted(set(args.seeds) - set(found))}")
+        args.seeds = sorted(found)
     results = [
         run_seed(config, args.dataset, s, runs / f"seed{s}", args.overrides, args.data_dir, name, args.need_values)
         for s in args.seeds
@@ -159,7 +173,7 @@ def main() -> None:
             "overrides": sorted(args.overrides) or None,
             "seeds": args.seeds,
         },
-        "command": command_line(),
+        "command": re.sub(r"--seeds( \d+)+", "--seeds " + " ".join(map(str, args.seeds)), command_line()),
         "env": environment(),
     }
     if args.dataset.startswith("synmosi"):
