@@ -5,6 +5,7 @@
     python benchmarks/cross_domain.py score                       # every recipe with trained seeds
     python benchmarks/cross_domain.py score --recipes sst-only v2
     python benchmarks/cross_domain.py wise --seeds 1 2 3          # v2-wise: interpolate each v2 seed with sst-only
+    python benchmarks/cross_domain.py wise --recipe v3-sentences --seeds 1 2 3    # v3-sentences-wise, the same
 
 Recipes:
   sst-only            the shipped `sentiment-en-sst5` (sentiment-en before v2: SST-5 phrases only; the one shipped seed)
@@ -17,6 +18,7 @@ Recipes:
   v3-sentences        v2 plus every SST-5 training sentence as a source of its own (the 5000 sampled phrases are
                       mostly short fragments, while every other source and the SST-5 test are whole sentences),
                       bf16 autocast (native on CPUs with AVX-512 BF16; about 1.9x faster per step there)
+  v3-sentences-wise   each v3-sentences seed interpolated with sst-only the same way (`wise --recipe v3-sentences`)
   v2-without-SOURCE   the same without one source (SOURCE: a name from the v2 config's data.train, or
                       "aspect-sentences": the five sentence sets derived from the SemEval and Twitter aspect files,
                       which the issue lists as one source)
@@ -193,7 +195,8 @@ def score(recipes: list[str] | None, data_dir: str | None, seeds: list[int] | No
                     "recipe": recipe,
                     "seeds": [seed for _, _, seed in models],
                     "imdb_test_sample": IMDB_SAMPLE,
-                    "overrides": recipe_overrides(recipe) if recipe.startswith("v2") else None,
+                    # a -wise recipe interpolates the runs of its base recipe: those runs' overrides
+                    "overrides": None if recipe == "sst-only" else recipe_overrides(recipe.removesuffix("-wise")),
                     "comparison": "polarity with the largest summed probability (3-class, or 2 for binary sets)",
                 },
                 "command": command_line(),
@@ -222,9 +225,10 @@ def validation_accuracies(folder: Path, names: list[str], data_dir: str | None) 
     return out
 
 
-def wise(seeds: list[int], data_dir: str | None) -> None:
-    """v2-wise: for each trained v2 seed, the interpolation with sst-only at every WISE_GRID weight, scored on
-    validation; the chosen weight's folder becomes runs/cross-domain/v2-wise/seed<n>/best."""
+def wise(seeds: list[int], data_dir: str | None, recipe: str = "v2") -> None:
+    """<recipe>-wise: for each trained seed of `recipe` (v2 by default), the interpolation with sst-only at every
+    WISE_GRID weight, scored on validation; the chosen weight's folder becomes
+    runs/cross-domain/<recipe>-wise/seed<n>/best."""
     import shutil
     from dataclasses import replace
 
@@ -240,11 +244,11 @@ def wise(seeds: list[int], data_dir: str | None) -> None:
     names = [held_from.get(s, s) for s in v2_sources()]
     sst = held_from.get("sst5-phrases", "sst5")
     for seed in seeds:
-        end = RUNS / "v2" / f"seed{seed}" / "best"
+        end = RUNS / recipe / f"seed{seed}" / "best"
         if not (end / "config.json").exists():
-            print(f"v2 seed {seed}: not trained; train it first", flush=True)
+            print(f"{recipe} seed {seed}: not trained; train it first", flush=True)
             continue
-        folder = RUNS / "v2-wise" / f"seed{seed}"
+        folder = RUNS / f"{recipe}-wise" / f"seed{seed}"
         grid = {}
         for w in WISE_GRID:
             point = folder / f"w{w:.2f}"
@@ -255,7 +259,7 @@ def wise(seeds: list[int], data_dir: str | None) -> None:
             accuracy = validation_accuracies(point, names, data_dir)
             others = [v for k, v in accuracy.items() if k != sst]
             grid[w] = {"sst5": accuracy[sst], "mean_non_sst": sum(others) / len(others), "per_source": accuracy}
-            print(f"v2-wise seed {seed} w={w:.2f}: SST-5 val {accuracy[sst]:.4f}, "
+            print(f"{recipe}-wise seed {seed} w={w:.2f}: SST-5 val {accuracy[sst]:.4f}, "
                   f"mean non-SST val {grid[w]['mean_non_sst']:.4f}", flush=True)  # fmt: skip
         floor = grid[0.0]["sst5"] - SST_TOLERANCE
         feasible = [w for w in WISE_GRID if grid[w]["sst5"] >= floor]
@@ -275,7 +279,7 @@ def wise(seeds: list[int], data_dir: str | None) -> None:
             "grid": {f"{w:.2f}": v for w, v in grid.items()},
         }
         (folder / "selection.json").write_text(json.dumps(selection, indent=2) + "\n")
-        print(f"v2-wise seed {seed}: weight {chosen:.2f} chosen on validation -> {best}", flush=True)
+        print(f"{recipe}-wise seed {seed}: weight {chosen:.2f} chosen on validation -> {best}", flush=True)
 
 
 def main() -> None:
@@ -290,7 +294,7 @@ def main() -> None:
     if args.command == "train":
         train(args.recipe, args.seeds, args.data_dir)
     elif args.command == "wise":
-        wise(args.seeds, args.data_dir)
+        wise(args.seeds, args.data_dir, args.recipe)
     else:
         score(args.recipes, args.data_dir, args.seeds if args.only_seeds else None)
 
