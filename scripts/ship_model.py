@@ -171,7 +171,8 @@ def ship_mixture(run: Path, name: str, description: str, calibrate_on: str | Non
         extra=extra,
     )
     write_manifest(shipped)
-    fit_on = calibrate_on or " + ".join(held_from.get(s, s) for s in sources)
+    # each validation set once (v3-sentences: SST-5 phrases and sentences both select on the SST-5 dev sentences)
+    fit_on = calibrate_on or " + ".join(dict.fromkeys(held_from.get(s, s) for s in sources))
     calibration = calibrate(str(target), fit_on)
     model, train, pre = shipped.model, shipped.extra["train"], shipped.preprocessing
 
