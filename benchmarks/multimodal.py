@@ -3,10 +3,10 @@
     python benchmarks/multimodal.py --model almt --dataset synmosi --seeds 1 2 3
     python benchmarks/multimodal.py --model mosi-text --dataset mosi-text --seeds 1 2 3 4 5
 
-Each seed's run lives in `<runs>/<dataset>/<model>/seed<n>`; its test metrics go to `test_metrics.json` and its per-
-clip test predictions to `test_values.npy` beside `best/` (what `benchmarks/multimodal_analysis.py` reads for paired
-bootstrap comparisons and robustness sweeps). Run folders are not committed, so each scored seed is also recorded in
-results/multimodal_seeds/<dataset>/<model>/seed<n>.json (its metrics, validation score and per-clip test
+Each seed's run lives in `<runs>/<dataset>/<model>/seed<n>`; its test metrics go to `test_metrics.json` and its
+per-clip test predictions to `test_values.npy` beside `best/` (what `benchmarks/multimodal_analysis.py` reads for
+paired bootstrap comparisons and robustness sweeps). Run folders are not committed, so each scored seed is also
+recorded in results/multimodal_seeds/<dataset>/<model>/seed<n>.json (its metrics, validation score and per-clip test
 predictions): a seed recorded there is not trained again, so seeds accumulate across machines and sessions, and a
 row over `--seeds 1 2 3 4 5` can be written from records made at different times. Records of seeds scored before the
 records existed hold the metrics from their row only (`test_values` null). One row per (model, dataset) in
