@@ -91,7 +91,8 @@ for the ABSA sentences and MOSI transcripts). `python benchmarks/cross_domain.py
 |---|---|---|---|
 {metric_rows}
 
-Validation (selection): mean of the per-source accuracies {val_acc:.4f}.
+Validation (selection): mean of the per-source accuracies {val_acc:.4f} (one entry per training source, as the run selected on,
+so a split that two sources select on counts twice).
 
 ## Language
 
