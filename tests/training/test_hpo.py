@@ -11,6 +11,11 @@ optuna = pytest.importorskip("optuna", reason="the hpo extra (optuna) is not ins
 
 from sentimentkit.training.hpo import tune  # noqa: E402
 
+LR_AND_DROPOUT = {
+    "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+    "model.dropout": {"type": "categorical", "choices": [0.0, 0.1]},
+}
+
 
 def config(tiny_backbone, tmp_path, space):
     rows = ["text,label"] + [f"{w} thing {i},{lab}" for i in range(8) for w, lab in (("nice", "pos"), ("awful", "neg"))]
@@ -26,14 +31,7 @@ def config(tiny_backbone, tmp_path, space):
 
 
 def test_search_runs_trials_writes_best_config_and_resumes(tiny_backbone, tmp_path):
-    raw = config(
-        tiny_backbone,
-        tmp_path,
-        {
-            "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-            "model.dropout": {"type": "categorical", "choices": [0.0, 0.1]},
-        },
-    )
+    raw = config(tiny_backbone, tmp_path, LR_AND_DROPOUT)
     result = tune(raw, trials=2, output=tmp_path / "search")
     assert len(result["trials"]) == 2
     assert set(result["best_params"]) == {"train.lr", "model.dropout"}
@@ -144,14 +142,7 @@ def test_a_killed_trial_resumes_from_its_checkpoint_with_the_same_values(tiny_ba
 def test_an_exported_search_continues_elsewhere_from_its_trials(tiny_backbone, tmp_path):
     from sentimentkit.training.hpo import export_trials, import_trials
 
-    raw = config(
-        tiny_backbone,
-        tmp_path,
-        {
-            "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-            "model.dropout": {"type": "categorical", "choices": [0.0, 0.1]},
-        },
-    )
+    raw = config(tiny_backbone, tmp_path, LR_AND_DROPOUT)
     first = tune(raw, trials=2, output=tmp_path / "here")
     rows = json.loads(json.dumps(export_trials(tmp_path / "here")))  # through JSON, as it is kept
     assert len(rows) == 2 and all(r["intermediate_values"] for r in rows)
