@@ -7,7 +7,8 @@ Backends, all on the same weights and sentences, in one process:
   torch-fp32    sentimentkit.load("sentiment-en"): the `analyze` path (native BERT, LoRA adapters unmerged)
   torch-bf16    the same under torch.autocast(bfloat16): load(..., runtime=inference_runtime(dtype="bf16"))
   onnx-fp32     `sentimentkit export sentiment-en --format onnx` (fused graph), run by ONNX Runtime
-  onnx-int8     the same export with --int8 (dynamic quantization, QInt8 per-channel weights)
+  onnx-int8     the same export with --int8 (dynamic quantization, QInt8 per-channel weights; the MatMuls that read
+                a GELU output stay float32, see sentimentkit/inference/export.py)
   hf-pipeline   transformers' pipeline("text-classification") over a BertModel holding the same (LoRA-merged)
                 weights with our mean pooling and head as a PreTrainedModel: the same function as ours, so its
                 accuracy and agreement are comparable (a stock BertForSequenceClassification pools [CLS] through

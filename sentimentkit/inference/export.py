@@ -236,11 +236,35 @@ def _quantize(graph: Path, out: Path) -> Path:
     try:
         quantize_dynamic(
             str(graph), str(out), weight_type=QuantType.QInt8, per_channel=True,
-            extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            nodes_to_exclude=_after_gelu(graph), extra_options={"DefaultTensorType": TensorProto.FLOAT},
         )  # fmt: skip
     finally:
         root.setLevel(level)
     return out
+
+
+def _after_gelu(graph: Path) -> list[str]:
+    """The MatMuls that read a GELU's output (each feed-forward block's output projection), kept in float32.
+
+    Dynamic quantization gives each activation tensor one uint8 range per call; GELU outputs are the long-tailed
+    ones, and on sentiment-en (v3) quantizing the six projections that read them cost most of the label
+    agreement: 0.942 -> 0.963 against fp32 on the 2210 SST-5 test sentences when they stay float32, for about 16 %
+    of int8's throughput."""
+    import onnx
+
+    model = onnx.load(str(graph), load_external_data=False)
+    gelu = {"Gelu", "BiasGelu", "FastGelu"}
+    made_by = {out: node for node in model.graph.node for out in node.output}
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "MatMul"
+        and node.input
+        and (
+            (made_by.get(node.input[0]) is not None and made_by[node.input[0]].op_type in gelu)
+            or "intermediate_act_fn" in node.input[0]
+        )
+    ]
 
 
 def _copy_tokenizer(source: Manifest, folder: Path) -> None:

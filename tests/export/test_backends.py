@@ -42,16 +42,17 @@ def test_runtime_rejects_unknown_settings():
 
 @pytest.mark.data
 def test_int8_sentiment_en_agrees_with_fp32_on_sst5(data_dir, tmp_path):
-    """The shipped sentiment-en, int8 ONNX against torch fp32 on 200 SST-5 test sentences."""
+    """The shipped sentiment-en, int8 ONNX against torch fp32 on the 2210 SST-5 test sentences: labels agree on 95 %,
+    and accuracy is within the issue's half point (on a 200-sentence sample one point is two sentences)."""
     from sentimentkit.data.datasets import load_dataset
     from sentimentkit.inference.export import export_onnx
 
-    test = load_dataset("sst5", "test", str(data_dir))[:200]
+    test = load_dataset("sst5", "test", str(data_dir))
     folder = export_onnx("sentiment-en", tmp_path / "int8", int8=True)
     fp32, int8 = sentimentkit.load("sentiment-en", backend="torch"), sentimentkit.load(str(folder))
     a, b = _logits(fp32, test), _logits(int8, test)
     gold = np.array([fp32.labels.id(x.label) for x in test])
     agreement = (a.argmax(-1) == b.argmax(-1)).mean()
     assert agreement >= 0.95, agreement
-    assert abs((a.argmax(-1) == gold).mean() - (b.argmax(-1) == gold).mean()) <= 0.02
+    assert abs((a.argmax(-1) == gold).mean() - (b.argmax(-1) == gold).mean()) <= 0.005
     assert np.abs(a - b).max() < 1.5
