@@ -202,13 +202,10 @@ def best_params(arm: str, ended: list[dict]) -> dict | None:
     complete = [t for t in ended if t["state"] == "COMPLETE"]
     if not complete:
         return None
+    from sentimentkit.training.hpo import _decode, _parse_space
+
     best = max(complete, key=lambda t: t["value"])
-    out = {}
-    for key, value in best["params"].items():
-        spec = SPACES[arm][key]
-        listed = spec["type"] == "categorical" and any(isinstance(c, list) for c in spec["choices"])
-        out[key] = json.loads(value) if listed else value
-    return out
+    return _decode(best["params"], _parse_space(SPACES[arm]))
 
 
 def report() -> None:
