@@ -170,9 +170,13 @@ def tune(
         storage=storage,
         load_if_exists=True,
         direction="maximize" if higher_is_better(metric) else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=search.seed),
         pruner=pruner,
     )
+    # A sampler seeded with search.seed alone would restart its random stream on every call, so a search resumed
+    # or extended in several calls would draw its first configurations again (its startup trials are random
+    # draws). Offsetting the seed by the trials the study already holds keeps each call's draws new and the whole
+    # search reproducible from its history.
+    study.sampler = optuna.samplers.TPESampler(seed=search.seed + len(study.trials))
 
     def objective(trial: Any) -> float:
         values = {key: _suggest(trial, key, spec) for key, spec in space.items()}

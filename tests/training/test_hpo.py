@@ -40,6 +40,8 @@ def test_search_runs_trials_writes_best_config_and_resumes(tiny_backbone, tmp_pa
     assert len(json.loads((tmp_path / "search" / "trials.json").read_text())) == 2
     again = tune(raw, trials=3, output=tmp_path / "search")  # resumes: only one more trial
     assert len(again["trials"]) == 3
+    # a search extended call by call draws new configurations, not its first ones again
+    assert again["trials"][2]["params"] != again["trials"][0]["params"]
     for n in range(3):  # every trial trains into a run folder of its own
         trial = json.loads((tmp_path / "search" / f"trial-{n}" / "experiment.json").read_text())
         assert trial["output"] == str(tmp_path / "search" / f"trial-{n}")
@@ -155,3 +157,15 @@ def test_an_exported_search_continues_elsewhere_from_its_trials(tiny_backbone, t
     assert [t["value"] for t in again["trials"][:2]] == [t["value"] for t in first["trials"]]
     assert len(again["trials"]) == 3 and (tmp_path / "there" / "trial-2").is_dir()
     assert not (tmp_path / "there" / "trial-0").exists()
+
+
+def test_a_search_extended_one_trial_per_call_never_repeats_a_configuration(tiny_backbone, tmp_path):
+    # the equal-budget study interleaves arms, so each call adds one trial; a sampler that restarted its random
+    # stream per call drew trial 0's configuration every time
+    raw = config(tiny_backbone, tmp_path, {"train.lr": LR_AND_DROPOUT["train.lr"]})
+    for n in range(1, 4):
+        result = tune(raw, trials=n, output=tmp_path / "search")
+    rates = [t["params"]["train.lr"] for t in result["trials"]]
+    assert len(rates) == 3 and len(set(rates)) == 3
+    again = tune(raw, trials=3, output=tmp_path / "elsewhere")  # the same calls in one go: the same first draw
+    assert again["trials"][0]["params"] == result["trials"][0]["params"]
