@@ -24,11 +24,12 @@ parameters, validation scores, times) and each seed's test predictions (...-seed
 queue continues each study from its committed trials (only unfinished trials train again) and skips scored seeds,
 and the report reads only these records.
 
-Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and arm, test accuracy mean and std
-over the seeds; each MoE arm minus full-ft with a paired bootstrap 95 % CI (`comparisons`: test sentences
-resampled, seed i of one arm paired with seed i of the other, 10,000 resamples); the tuning curve (`tuning_curve`:
-best validation score after n trials); compute (trials completed and pruned, the last evaluated step summed over
-trials, and training seconds of the search and of the seeds).
+Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and arm, test accuracy and macro-F1
+(TweetEval's own metric), mean and std over the seeds; each MoE arm minus full-ft in accuracy with a paired
+bootstrap 95 % CI (`comparisons`: test sentences resampled, seed i of one arm paired with seed i of the other,
+10,000 resamples); the tuning curve (`tuning_curve`: best validation score after n trials); compute (trials
+completed and pruned, the last evaluated step summed over trials, and training seconds of the search and of the
+seeds: wall time on a shared machine, so the steps are the steadier measure).
 Expert specialisation of the best MoE run: benchmarks/moe_routing.py on its seed-1 model.
 """
 
@@ -169,6 +170,12 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> 
     return {"difference": float(diff), "ci95": [float(low), float(high)], "resamples": BOOTSTRAP}
 
 
+def macro_f1(gold: list[int], predicted: list[int]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, predicted, average="macro"))
+
+
 def study_summary(dataset: str, arm: str) -> dict | None:
     """Trials, their states and the tuning curve of one arm's study, from its committed trials."""
     record = kept(dataset, arm, "trials")
@@ -227,6 +234,7 @@ def report() -> None:
             metrics = {}
             if arm in correct:
                 metrics["accuracy"] = summary(correct[arm].mean(axis=1).tolist())
+                metrics["f1_macro"] = summary([macro_f1(p["gold"], p["predicted"]) for p in scored[arm]])
             study = dict(studies[arm])
             curve = study.pop("best_validation_curve")
             settings = {"trials_budget": TRIALS, "startup_trials": STARTUP, "search": "tpe + median pruning", **study}
@@ -265,7 +273,9 @@ def report() -> None:
             line = f"{dataset} {arm}: {study['completed']} completed + {study['pruned']} pruned trials"
             if "accuracy" in metrics:
                 acc = metrics["accuracy"]
-                line += f", test {acc['mean']:.4f} +- {acc['std']:.4f} over {acc['n']} seeds"
+                f1 = metrics["f1_macro"]
+                line += f", test accuracy {acc['mean']:.4f} +- {acc['std']:.4f} (macro-F1 {f1['mean']:.4f} +- "
+                line += f"{f1['std']:.4f}) over {acc['n']} seeds"
             for c in comparisons:
                 line += f", minus full-ft {c['mean_diff']:+.4f} [95 % CI {c['lo']:+.4f}, {c['hi']:+.4f}]"
             print(line)
