@@ -19,7 +19,9 @@ Writes benchmarks/results/calibration.json and benchmarks/results/calibration/<m
 `--diagnose` asks why one temperature misses a test set (rows "temperature-diagnosis"): per test set, the ECE at the
 fitted temperature, at a temperature fit on that set's own source alone (the validation texts of that source: what a
 per-domain temperature could do if the domain were known), and at the best single temperature for that test set
-(searched on the test set itself: not a calibration, a floor no temperature fit elsewhere can beat).
+(searched on the test set itself: not a calibration, a floor no temperature fit elsewhere can beat); and what the
+set's size can resolve: a bootstrap CI of the fitted ECE and the ECE a perfectly calibrated model with the same
+confidences would measure on that many texts (`ece_if_calibrated`: binned ECE is biased upward on small sets).
 
     python benchmarks/calibration.py [--models sentiment-en absa-en] [--cache runs/calibration]
     python benchmarks/calibration.py --models sentiment-en --model-dir runs/cross-domain/v2/seed1/best --label v2
@@ -54,6 +56,7 @@ from sentimentkit.training.calibrate import (
 from sentimentkit.training.experiment import environment
 
 ECE_TARGET = 0.05
+SIMULATIONS, SIMULATION_SEED = 1000, 7  # --diagnose: bootstrap and calibrated-model draws per test set
 CROSS_DOMAIN = (  # the cross-domain table's test sets (benchmarks/cross_domain.py), with its IMDb sample
     ("imdb", 5000),
     ("tweeteval-polarity", None),
@@ -239,6 +242,26 @@ def source_part(labels: np.ndarray | Grouped, mask: np.ndarray) -> np.ndarray | 
     return Grouped((labels.names[s],), (labels.groups[s],), np.zeros(int(mask.sum()), dtype=int), labels.labels[mask])
 
 
+def ece_noise(confidence: np.ndarray, correct: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """How much of a measured ECE a test set of this size can resolve. `ece_fitted_lo/hi`: a 95 % bootstrap CI of
+    the measured ECE (texts resampled). `ece_if_calibrated` (and its 95th percentile): the ECE a perfectly calibrated
+    model with these confidences would measure on a set of this size, each prediction right with probability equal
+    to its confidence (SIMULATIONS draws): binned ECE is biased upward on a finite set, so this is the floor a
+    measured value is read against."""
+    n = len(confidence)
+    boot = []
+    for _ in range(SIMULATIONS):
+        i = rng.integers(0, n, n)
+        boot.append(confidence_calibration_error(confidence[i], correct[i]))
+    ideal = [confidence_calibration_error(confidence, rng.random(n) < confidence) for _ in range(SIMULATIONS)]
+    return {
+        "ece_fitted_lo": float(np.quantile(boot, 0.025)),
+        "ece_fitted_hi": float(np.quantile(boot, 0.975)),
+        "ece_if_calibrated": float(np.mean(ideal)),
+        "ece_if_calibrated_p95": float(np.quantile(ideal, 0.95)),
+    }
+
+
 def diagnose(name: str, label: str, cache: Path | None, model_dir: Path | None) -> list[dict]:
     manifest = calibrated_part(model_dir or PRETRAINED_DIR / name)
     fit_on = str(manifest.calibration.get("fit_on", "sst5:validation"))
@@ -257,12 +280,16 @@ def diagnose(name: str, label: str, cache: Path | None, model_dir: Path | None) 
         eces = [ece_at(z, y, t) for t in grid]
         best = int(np.argmin(eces))
         values = {"ece_fitted": ece_at(z, y, temperature), "ece_best_on_test": eces[best]}
+        _, confidence, correct = predictions(z, y, temperature)
+        values.update(ece_noise(confidence, correct, np.random.default_rng(SIMULATION_SEED)))
         if own_t is not None:
             values["ece_own_source"] = ece_at(z, y, own_t)
         print(
             f"{label:13s} {dataset[:24]:24s} ECE at T={temperature:.3f} (fitted) {values['ece_fitted']:.4f}; "
             + (f"at T={own_t:.3f} (own source) {values['ece_own_source']:.4f}; " if own_t is not None else "")
-            + f"best on test T={grid[best]:.3f} {eces[best]:.4f}",
+            + f"best on test T={grid[best]:.3f} {eces[best]:.4f}; "
+            + f"95 % CI [{values['ece_fitted_lo']:.4f}, {values['ece_fitted_hi']:.4f}]; a calibrated model would "
+            + f"measure {values['ece_if_calibrated']:.4f} (95th percentile {values['ece_if_calibrated_p95']:.4f})",
             flush=True,
         )
         rows.append(

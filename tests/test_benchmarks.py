@@ -253,6 +253,24 @@ def test_calibration_diagnosis_scores_one_source_of_a_mixture_at_its_own_granula
     assert calibration_benchmark.validation_sources("sst5", np.array([0, 1]), "validation") is None
 
 
+def test_calibration_noise_floor_separates_a_small_calibrated_set_from_an_overconfident_one(calibration_benchmark):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    confidence = rng.uniform(0.5, 1.0, 400)
+    calibrated = rng.random(400) < confidence  # right as often as claimed: only sampling noise remains
+    noise = calibration_benchmark.ece_noise(confidence, calibrated, np.random.default_rng(1))
+    measured = calibration_benchmark.confidence_calibration_error(confidence, calibrated)
+    # binned ECE is biased upward on 400 texts: a calibrated model does not measure 0, and this one falls in range
+    assert 0.01 < noise["ece_if_calibrated"] < noise["ece_if_calibrated_p95"] < 0.1
+    assert noise["ece_fitted_lo"] <= measured <= noise["ece_fitted_hi"]
+    assert measured <= noise["ece_if_calibrated_p95"] + 0.02
+    over = np.full(400, 0.95)
+    half = np.arange(400) % 2 == 0  # claims 95 % and is right half the time
+    noise = calibration_benchmark.ece_noise(over, half, np.random.default_rng(1))
+    assert noise["ece_if_calibrated_p95"] < 0.05 < 0.35 < noise["ece_fitted_lo"]  # measured: 0.45
+
+
 @pytest.mark.data
 def test_calibration_cache_key_follows_the_data(calibration_benchmark, data_dir, monkeypatch):
     monkeypatch.setenv("SENTIMENTKIT_DATA", str(data_dir))
