@@ -2,6 +2,7 @@
 
     python benchmarks/moe_budget.py queue                      # everything below, in order, resumable
     python benchmarks/moe_budget.py queue --datasets sst5      # one dataset's queue (two can run side by side)
+    python benchmarks/moe_budget.py queue --datasets sst5 --arms full-ft moe   # ... or one dataset's arms split
     python benchmarks/moe_budget.py tune --dataset sst5 --arm moe --trials 16
     python benchmarks/moe_budget.py seeds --dataset sst5 --arm moe --seeds 1 2 3 4 5
     python benchmarks/moe_budget.py report                     # rows, paired CIs, tuning curves
@@ -304,20 +305,24 @@ def plot_curves(dataset: str, studies: dict) -> None:
     plt.close(fig)
 
 
-def queue(trials: int, seed_list: list[int], datasets: tuple[str, ...] | None = None) -> None:
+def queue(
+    trials: int, seed_list: list[int], datasets: tuple[str, ...] | None = None, arms: tuple[str, ...] | None = None
+) -> None:
     """Every study to `trials`, one trial per arm and dataset per round, then every arm's seeds.
 
-    With two cores, two queues (one per dataset) can run side by side; each touches only its dataset's folders."""
+    With two cores, two queues can run side by side as long as they share no (dataset, arm): one per dataset, or
+    one dataset's arms split between them; each touches only its own studies' folders."""
     datasets = DATASETS if datasets is None else datasets
+    arms = ARMS if arms is None else arms
     for n in range(1, trials + 1):
         for dataset in datasets:
-            for arm in ARMS:
+            for arm in arms:
                 start = time.time()
                 tune(dataset, arm, n)
                 print(f"{dataset} {arm}: {n} trials ended ({time.time() - start:.0f} s this call)", flush=True)
     for seed in seed_list:
         for dataset in datasets:
-            for arm in ARMS:
+            for arm in arms:
                 seeds(dataset, arm, [seed])
 
 
@@ -328,6 +333,7 @@ def main() -> None:
     q.add_argument("--trials", type=int, default=TRIALS)
     q.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     q.add_argument("--datasets", choices=DATASETS, nargs="+", default=list(DATASETS))
+    q.add_argument("--arms", choices=ARMS, nargs="+", default=list(ARMS))
     t = sub.add_parser("tune")
     t.add_argument("--dataset", choices=DATASETS, required=True)
     t.add_argument("--arm", choices=ARMS, required=True)
@@ -339,7 +345,7 @@ def main() -> None:
     sub.add_parser("report")
     args = parser.parse_args()
     if args.command == "queue":
-        queue(args.trials, args.seeds, tuple(args.datasets))
+        queue(args.trials, args.seeds, tuple(args.datasets), tuple(args.arms))
     elif args.command == "tune":
         print(json.dumps({k: v for k, v in tune(args.dataset, args.arm, args.trials).items() if k != "trials"}))
     elif args.command == "seeds":

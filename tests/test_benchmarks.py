@@ -207,7 +207,9 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
     import shutil
 
     shutil.rmtree(tmp_path / "runs")
-    moe_budget.queue(3, [1, 2])  # one more trial per study; nothing else trains
+    moe_budget.queue(3, [1, 2], arms=("full-ft",))  # one more trial per study, arms split between two queues
+    assert len(json.loads(moe_budget.kept("mine", "moe", "trials").read_text())) == 2  # the other queue's study
+    moe_budget.queue(3, [1, 2], arms=("moe",))  # nothing else trains
     for arm in ("full-ft", "moe"):
         search = moe_budget.folder("mine", arm) / "search"
         assert sorted(p.name for p in search.glob("trial-*")) == ["trial-2"]
