@@ -2,11 +2,13 @@
 
     python benchmarks/moe_routing.py runs/document/sst5/moe/seed1/best [--dataset sst5]
 
-Runs the model over the test split with routing recorded and counts, for every MoE layer and expert, how
-often a token's top-k choice includes that expert, split (a) by the gold class of the sentence and (b) by
-token kind: sentiment-bearing words (in the VADER lexicon with |valence| >= 1.0), negations, intensifiers,
-and all other words (subwords count for their word; [CLS]/[SEP] are left out). Writes one PNG heatmap per
-layer and view, and a JSON file with the counts; rows are normalised to routing shares.
+Runs the model over the test split with routing recorded and measures, for every MoE layer and expert, (1) how
+often a token's top-k choice includes that expert and (2) the gate weight the expert gets (0 when not chosen),
+split (a) by the gold class of the sentence and (b) by token kind: sentiment-bearing words (in the VADER lexicon
+with |valence| >= 1.0), negations, intensifiers, and all other words (subwords count for their word; [CLS]/[SEP]
+are left out). The heatmaps show the mean gate weight (rows sum to 1): with top_k equal to the number of experts
+every token goes to every expert, so only the gates can show specialisation. Writes one PNG heatmap per layer and
+view, and a JSON file with both measures and the counts.
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ def main() -> None:
     num_experts = int(layers[0].router.out_features)
     by_class = np.zeros((len(layers), len(classes), num_experts))
     by_kind = np.zeros((len(layers), len(KINDS), num_experts))
+    gate_by_class, gate_by_kind = np.zeros_like(by_class), np.zeros_like(by_kind)  # summed gate weights
     tokens_by_kind: dict[str, int] = defaultdict(int)
 
     model.eval()
@@ -165,7 +168,8 @@ def main() -> None:
             texts = [x.text for x in chunk]
             items = encode_texts(tokenizer, texts, max_length, truncation)
             encodings = tokenizer(texts)  # whole texts, for the word of each subword
-            routing = model(pad_batch(items), record_routing=True).extras["routing_experts"]  # (L, B, T, k)
+            extras = model(pad_batch(items), record_routing=True).extras
+            routing, gates = extras["routing_experts"], extras["routing_gates"]  # (L, B, T, k) each
             for row, example in enumerate(chunk):
                 kinds = token_kinds(encodings, row, example.text, vader, items[row], truncation)
                 label = classes.index(example.label)
@@ -174,20 +178,30 @@ def main() -> None:
                         continue
                     tokens_by_kind[kind] += 1
                     for li in range(len(layers)):
-                        for expert in routing[li, row, position].tolist():
+                        chosen = routing[li, row, position].tolist()
+                        for expert, gate in zip(chosen, gates[li, row, position].tolist(), strict=True):
                             by_class[li, label, expert] += 1
                             by_kind[li, KINDS.index(kind), expert] += 1
+                            gate_by_class[li, label, expert] += gate
+                            gate_by_kind[li, KINDS.index(kind), expert] += gate
 
     args.out.mkdir(parents=True, exist_ok=True)
     shares = {}
     for li in range(len(layers)):
-        for name, counts, rows in (("class", by_class[li], classes), ("kind", by_kind[li], list(KINDS))):
+        views = (("class", by_class[li], gate_by_class[li], classes), ("kind", by_kind[li], gate_by_kind[li], KINDS))
+        for name, counts, gate_sums, rows in views:
             share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-            shares[f"layer{li}_{name}"] = {"rows": rows, "share": share.round(4).tolist(), "counts": counts.tolist()}
+            gate_share = gate_sums / np.maximum(gate_sums.sum(1, keepdims=True), 1e-12)
+            shares[f"layer{li}_{name}"] = {
+                "rows": list(rows),
+                "share": share.round(4).tolist(),
+                "gate_share": gate_share.round(4).tolist(),
+                "counts": counts.tolist(),
+            }
             heatmap(
-                share,
-                rows,
-                f"MoE layer {li} (encoder block {li - len(layers)}): routing share by {name}",
+                gate_share,
+                list(rows),
+                f"MoE layer {li} (encoder block {li - len(layers)}): mean gate weight by {name}",
                 args.out / f"layer{li}_by_{name}.png",
             )
     summary = {
@@ -199,7 +213,7 @@ def main() -> None:
         "views": shares,
     }
     (args.out / "routing.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps({k: v["share"] for k, v in shares.items()}, indent=1))
+    print(json.dumps({k: v["gate_share"] for k, v in shares.items()}, indent=1))
 
 
 if __name__ == "__main__":
