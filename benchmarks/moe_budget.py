@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -132,7 +133,8 @@ def seeds(dataset: str, arm: str, seed_list: list[int]) -> None:
         out = folder(dataset, arm) / f"seed{seed}"
         config = from_dict(ExperimentConfig, apply_overrides(raw, [f"train.seed={seed}", f"output={out}"]))
         result = train(config, progress=False)
-        scored = {**predictions(out), "seconds": result.seconds, "config": raw}
+        recorded = {**raw, "output": os.path.relpath(raw["output"], ROOT)}  # no machine paths
+        scored = {**predictions(out), "seconds": result.seconds, "config": recorded}
         record.write_text(json.dumps(scored) + "\n")
         print(f"{dataset} {arm} seed {seed}: test accuracy {scored['accuracy']:.4f}", flush=True)
 

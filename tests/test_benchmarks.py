@@ -197,6 +197,7 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
         for seed in (1, 2):
             saved = json.loads(moe_budget.kept("mine", arm, f"seed{seed}").read_text())
             assert len(saved["gold"]) == len(saved["predicted"]) == 12 and saved["seconds"] > 0
+            assert not os.path.isabs(saved["config"]["output"])  # committed records name no machine paths
     assert rows["moe"]["settings"]["best_params"]["model.layers"] in ([-1], [-2, -1])
     (diff,) = rows["moe"]["comparisons"]
     assert diff["b"] == "full-ft" and diff["seeds"] == 2 and diff["lo"] <= diff["mean_diff"] <= diff["hi"]
