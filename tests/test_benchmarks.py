@@ -256,6 +256,41 @@ def test_calibration_diagnosis_scores_one_source_of_a_mixture_at_its_own_granula
     assert calibration_benchmark.validation_sources("sst5", np.array([0, 1]), "validation") is None
 
 
+def test_calibrators_recover_a_known_miscalibration_and_fit_grouped_labels(calibration_benchmark):
+    import numpy as np
+
+    from sentimentkit.tasks.base import softmax
+    from sentimentkit.training.calibrate import Grouped
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, size=(4000, 3))
+    labels = np.array([rng.choice(3, p=p) for p in softmax(true_logits)])
+    shift = np.array([1.5, 0.0, -1.5])  # the model is 3x overconfident and prefers class 0
+    logits = 3.0 * true_logits + shift
+    fit = calibration_benchmark.fit_calibrator
+
+    def nll(z):
+        return float(-np.log(softmax(z)[np.arange(len(labels)), labels]).mean())
+
+    t_only, with_bias = fit("temperature", logits, labels), fit("temperature+bias", logits, labels)
+    assert nll(with_bias(logits)) < nll(t_only(logits)) < nll(logits)
+    recovered = with_bias(logits)  # = true logits up to a constant per row
+    offset = recovered - true_logits
+    assert np.allclose(offset - offset.mean(-1, keepdims=True), 0.0, atol=0.15)
+    for kind in ("vector", "matrix"):
+        assert nll(fit(kind, logits, labels)(logits)) < nll(t_only(logits)) + 1e-3
+    # grouped labels: a binary source's "positive" is classes (1, 2); all its texts positive pushes those classes up
+    grouped = Grouped(("b",), (((0,), (1, 2)),), np.zeros(200, dtype=int), np.ones(200, dtype=int))
+    flat = np.zeros((200, 3))
+    p = softmax(fit("temperature+bias", flat, grouped)(flat))
+    assert (p[:, 1] + p[:, 2]).min() > 0.95
+    # equal-source weights: a tiny source counts as much as a large one
+    weights = np.r_[np.full(3900, 1 / 3900), np.full(100, 1 / 100)]
+    assert fit("temperature", logits, labels, weights)(logits).shape == logits.shape
+    ceiling = calibration_benchmark.bias_ceiling(logits, labels, steps=9)
+    assert ceiling >= calibration_benchmark.macro_f1(logits, labels)
+
+
 def test_calibration_noise_floor_separates_a_small_calibrated_set_from_an_overconfident_one(calibration_benchmark):
     import numpy as np
 
