@@ -39,6 +39,8 @@ and one more row, `class-bias searched on test`, bounds what any decision rule o
 (per-class logit offsets searched on each test set itself: a ceiling, not a result).
 
     python benchmarks/calibration.py --compare
+    python benchmarks/calibration.py --compare --models sentiment-en \
+        --members runs/cross-domain/v3-sentences/seed2/best runs/cross-domain/v3-sentences/seed3/best
 """
 
 from __future__ import annotations
@@ -419,13 +421,34 @@ def bias_ceiling(logits: np.ndarray, labels: np.ndarray, span: float = 4.0, step
     return best
 
 
-def compare(name: str, label: str, cache: Path | None, model_dir: Path | None) -> list[dict]:
+def ensemble_logits(parts: list[np.ndarray]) -> np.ndarray:
+    """The log of the members' mean probability per class (an ensemble's logits up to a constant per row)."""
+    logp = np.stack([z - np.logaddexp.reduce(z, axis=-1, keepdims=True) for z in map(np.asarray, parts)])
+    return np.logaddexp.reduce(logp, axis=0) - np.log(len(parts))
+
+
+def compare(
+    name: str, label: str, cache: Path | None, model_dir: Path | None, members: list[Path] | None = None
+) -> list[dict]:
+    """Rows "calibrator-comparison" (see the docstring). `members`: more model folders of the same kind (other
+    seeds); the calibrators then see the ensemble's logits (its mean probabilities), and the rows say so."""
     manifest = calibrated_part(model_dir or PRETRAINED_DIR / name)
     fit_on = str(manifest.calibration.get("fit_on", "sst5:validation"))
     validation, _, fit_split = fit_on.rpartition(":") if ":" in fit_on else (fit_on, "", "validation")
     logits, labels = cached_logits(manifest, validation, fit_split, cache)
     sources = validation_sources(validation, labels, fit_split)
     tests = {dataset: cached_logits(manifest, dataset, "test", cache, sample) for dataset, sample in MODELS[name]}
+    if members:
+        others = [calibrated_part(folder) for folder in members]
+        for other in others:
+            if other.labels != manifest.labels:
+                raise ValueError(f"{other.path}: labels {other.labels} differ from the model's {manifest.labels}")
+        logits = ensemble_logits([logits, *(cached_logits(m, validation, fit_split, cache)[0] for m in others)])
+        for dataset, sample in MODELS[name]:
+            z, y = tests[dataset]
+            parts = [z, *(cached_logits(m, dataset, "test", cache, sample)[0] for m in others)]
+            tests[dataset] = (ensemble_logits(parts), y)
+        label = f"{label} + {len(others)} more seed(s), ensembled"
     aspect = not name.startswith("sentiment-en")
     variants = [(kind, "pooled") for kind in CALIBRATORS]
     if sources is not None:
@@ -487,13 +510,21 @@ def main() -> None:
     parser.add_argument("--label", help="the model's name in the rows (default: the shipped name)")
     parser.add_argument("--diagnose", action="store_true", help="why one temperature misses: see the docstring")
     parser.add_argument("--compare", action="store_true", help="richer calibrators than one T: see the docstring")
+    parser.add_argument(
+        "--members", nargs="+", type=Path, help="--compare: ensemble the model with these folders (other seeds)"
+    )
     args = parser.parse_args()
     if args.model_dir is not None and len(args.models) != 1:
         parser.error("--model-dir goes with one --models name (the kind of model it is)")
+    if args.members and (not args.compare or len(args.models) != 1):
+        parser.error("--members goes with --compare and one --models name")
     cache = args.cache if str(args.cache) else None
     if args.diagnose or args.compare:
         for name in args.models:
-            rows = (diagnose if args.diagnose else compare)(name, args.label or name, cache, args.model_dir)
+            if args.diagnose:
+                rows = diagnose(name, args.label or name, cache, args.model_dir)
+            else:
+                rows = compare(name, args.label or name, cache, args.model_dir, args.members)
             print(write_rows("calibration", rows, replace={"model": rows[0]["model"], "task": rows[0]["task"]}))
         return
     for name in args.models:

@@ -287,6 +287,9 @@ def test_calibrators_recover_a_known_miscalibration_and_fit_grouped_labels(calib
     # equal-source weights: a tiny source counts as much as a large one
     weights = np.r_[np.full(3900, 1 / 3900), np.full(100, 1 / 100)]
     assert fit("temperature", logits, labels, weights)(logits).shape == logits.shape
+    members = [logits, true_logits + 5.0]  # an ensemble averages probabilities (a constant per row changes nothing)
+    mean = (softmax(logits) + softmax(true_logits)) / 2
+    assert np.allclose(softmax(calibration_benchmark.ensemble_logits(members)), mean)
     ceiling = calibration_benchmark.bias_ceiling(logits, labels, steps=9)
     assert ceiling >= calibration_benchmark.macro_f1(logits, labels)
 
