@@ -12,7 +12,10 @@ adapters are merged first. `int8=True` then quantizes the weights dynamically (Q
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,6 +41,10 @@ MOE_NOTE = (
     ". Mixture-of-experts layers route tokens with data-dependent shapes (argsort, bincount), which a traced graph"
     " cannot hold"
 )
+# What the TorchScript exporter prints from C++ (past Python's warning filters) about graphs it still exports
+# correctly: packed LSTM sequences have no shape-inference rule (the exported LSTM's outputs are checked against
+# torch after export, so the missing rule costs nothing). Other lines the exporter prints pass through.
+HARMLESS_EXPORT_OUTPUT = re.compile(r"shape inference of prim::(PackPadded|PadPacked) type is missing")
 # Sentences the graph is traced on and checked against torch: lengths differ, so padding is exercised.
 SAMPLES = (
     "The battery life is great but the screen is far too dim for reading outside.",
@@ -176,8 +183,11 @@ def _trace(
     source: Manifest,
 ) -> None:
     """torch.onnx.export (TorchScript tracing) of `graph`; ValueError naming the model when it does not trace."""
+    from wurlitzer import pipes
+
+    printed, printed_err = io.StringIO(), io.StringIO()  # what the exporter's C++ code prints (file descriptors 1, 2)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pipes(stdout=printed, stderr=printed_err):
             # the TorchScript exporter warns that it is legacy, and traces python-side shape checks of
             # transformers' mask code as constants (they hold for every input here: the mask is as long as the ids)
             warnings.simplefilter("ignore")
@@ -190,6 +200,18 @@ def _trace(
         raise ValueError(
             f"{source.path}: a {source.model_type!r} model does not export to ONNX ({type(err).__name__}: {err}){why}"
         ) from err
+    finally:
+        _pass_through(printed.getvalue(), sys.stdout)
+        _pass_through(printed_err.getvalue(), sys.stderr)
+
+
+def _pass_through(text: str, stream: Any) -> None:
+    """Write what the exporter printed from C++ to `stream`, less the lines known to be harmless (see
+    HARMLESS_EXPORT_OUTPUT)."""
+    kept = [line for line in text.splitlines(keepends=True) if not HARMLESS_EXPORT_OUTPUT.search(line)]
+    if kept:
+        stream.write("".join(kept))
+        stream.flush()
 
 
 def _eager_attention(model: Any) -> None:

@@ -167,3 +167,38 @@ def test_a_model_that_does_not_trace_is_named_and_leaves_no_folder(tiny_backbone
     with pytest.raises(ValueError, match="'moe' model does not export to ONNX.*data-dependent"):
         export_onnx(str(tmp_path / "moe"), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_export_keeps_the_exporters_harmless_cpp_noise_off_the_terminal(tmp_path, capfd):
+    """A packed LSTM (what iagcn and bilstm-attn export) makes the TorchScript exporter print shape-inference
+    warnings from C++, past Python's warning filters: they are dropped, anything else it prints passes through."""
+    import io
+    from types import SimpleNamespace
+
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from sentimentkit.inference import export
+
+    class Packed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(4, 3, batch_first=True)
+
+        def forward(self, x, lengths):
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            return pad_packed_sequence(out, batch_first=True)[0].sum(1)
+
+    source = SimpleNamespace(path=tmp_path, model_type="packed-lstm")
+    inputs = (torch.randn(2, 5, 4), torch.tensor([5, 3]))
+    axes = {"x": {0: "batch", 1: "time"}}
+    export._trace(Packed(), inputs, tmp_path / "m.onnx", ["x", "lengths"], axes, 17, source)
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+    printed = capfd.readouterr()
+    assert "PackPadded" not in printed.err and "PadPacked" not in printed.err
+
+    stream = io.StringIO()
+    noise = "[W1203 shape_type_inference.cpp:1994] Warning: The shape inference of prim::PackPadded type is missing\n"
+    export._pass_through(noise + "something else went wrong\n", stream)
+    assert stream.getvalue() == "something else went wrong\n"
