@@ -283,8 +283,8 @@ def report() -> None:
                 line += f", minus full-ft {c['mean_diff']:+.4f} [95 % CI {c['lo']:+.4f}, {c['hi']:+.4f}]"
             print(line)
         plot_curves(dataset, studies)
-    if rows:
-        print(write_rows("moe_budget", rows))
+    if rows:  # every dataset's rows are rebuilt from the records: they replace all older rows of this suite
+        print(write_rows("moe_budget", rows, replace={"suite": "moe_budget"}))
 
 
 def plot_curves(dataset: str, studies: dict) -> None:

@@ -153,7 +153,7 @@ def test_moe_budget_paired_bootstrap_centres_on_the_difference(moe_budget):
     assert 0.0 < d["ci95"][0] <= d["difference"] <= d["ci95"][1]
 
 
-def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbone, tmp_path, monkeypatch):
+def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, common, tiny_backbone, tmp_path, monkeypatch):
     rows = ["text,label"] + [f"{w} thing {i},{lab}" for i in range(6) for w, lab in (("nice", "pos"), ("awful", "neg"))]
     data = tmp_path / "mine.csv"
     data.write_text("\n".join(rows) + "\n")
@@ -183,7 +183,13 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
     monkeypatch.setattr(moe_budget, "base_config", tiny_config)
     monkeypatch.setattr(moe_budget, "BOOTSTRAP", 200)
     written = {}
-    monkeypatch.setattr(moe_budget, "write_rows", lambda suite, rows: written.setdefault(suite, rows))
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+
+    def write_rows(suite, rows, replace=None):
+        written.setdefault(suite, rows)
+        return common.write_rows(suite, rows, replace)
+
+    monkeypatch.setattr(moe_budget, "write_rows", write_rows)
 
     moe_budget.queue(2, [1, 2])
     moe_budget.report()
@@ -222,6 +228,10 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, tiny_backbo
     again = {r["model"]: r for r in written["moe_budget"]}
     assert again["moe"]["metrics"]["accuracy"] == rows["moe"]["metrics"]["accuracy"]
     assert len(again["moe"]["tuning_curve"]) == 3
+    # the results file holds one row per study: the rows of the longer studies replaced the earlier ones
+    saved = json.loads((tmp_path / "results" / "moe_budget.json").read_text())
+    assert sorted(r["model"] for r in saved) == ["full-ft", "moe"]
+    assert all(len(r["tuning_curve"]) == 3 for r in saved)
 
 
 @pytest.fixture(scope="module")
