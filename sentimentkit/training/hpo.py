@@ -4,6 +4,7 @@
       metric: accuracy            # validation metric to maximise (default: train.metric)
       pruner: median              # stop trials whose validation curve falls below the median; or "none"
       startup_trials: 2           # trials that run to the end before pruning starts
+      prune_after_epochs: 0       # no trial is pruned before it has trained this many epochs
       space:
         train.lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
         model.lora_r: {type: categorical, choices: [4, 8, 16]}
@@ -11,7 +12,11 @@
 
 Each trial trains the config with its sampled overrides into `<output>/trial-<n>`; selection uses the
 validation split only. The trainer reports every evaluation to the trial (a `Callback`), so a trial whose
-validation score falls below the median of earlier trials at the same step is stopped there.
+validation score falls below the median of earlier trials at the same step is stopped there, but not before it
+has trained `prune_after_epochs` epochs (its scores are reported all the same, so later trials are compared with it
+at every step). An early evaluation ranks configurations by how fast they start, not where they end: one still in
+its learning-rate warmup scores low there whatever it would reach, so when the space searches the warmup or the
+learning rate, pruning in the first epoch mostly removes the slow starters.
 The study lives in `<output>/study.db` (SQLite), so an interrupted search resumes, the interrupted trial
 included: a running trial records a heartbeat, and a trial whose heartbeat stopped (its process was killed) is
 queued again with the same values, the validation scores it had reported, and its run folder, so its training
@@ -23,6 +28,7 @@ A categorical choice may be a list (e.g. `model.layers: {type: categorical, choi
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +50,7 @@ class SearchConfig:
     metric: str | None = None
     pruner: str = "median"
     startup_trials: int = 2
+    prune_after_epochs: float = 0.0
     seed: int = 0
 
 
@@ -104,11 +111,16 @@ def _experiment(raw: dict[str, Any], values: dict[str, Any], output: str) -> Exp
 
 
 class PruningCallback:
-    """Reports each evaluation's `metric` to an Optuna trial and stops the run when the pruner says so."""
+    """Reports each evaluation's `metric` to an Optuna trial and stops the run when the pruner says so, from
+    `after_epochs` epochs of training on (the trainer tells it the epoch's length in `on_start`)."""
 
-    def __init__(self, trial: Any, metric: str, skip: set[int] | None = None) -> None:
+    def __init__(self, trial: Any, metric: str, skip: set[int] | None = None, after_epochs: float = 0.0) -> None:
         # skip: steps already reported (a resumed trial re-evaluates after its last checkpoint; same values)
         self.trial, self.metric, self.skip = trial, metric, skip or set()
+        self.after_epochs, self.first_step = after_epochs, 0
+
+    def on_start(self, total_steps: int, steps_per_epoch: int) -> None:
+        self.first_step = math.ceil(self.after_epochs * steps_per_epoch)
 
     def on_eval(self, step: int, metrics: Metrics) -> None:
         import optuna
@@ -117,7 +129,7 @@ class PruningCallback:
             raise ConfigError(f"search.metric {self.metric!r} is not among the validation metrics {sorted(metrics)}")
         if step not in self.skip:
             self.trial.report(float(metrics[self.metric]), step)
-        if self.trial.should_prune():
+        if step >= self.first_step and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}: {self.metric} {float(metrics[self.metric]):.4f}")
 
 
@@ -143,6 +155,8 @@ def tune(
     search = from_dict(SearchConfig, raw["search"], "search")
     if search.pruner not in PRUNERS:
         raise ConfigError(f"search.pruner {search.pruner!r}: expected one of {PRUNERS}")
+    if not search.prune_after_epochs >= 0:
+        raise ConfigError(f"search.prune_after_epochs {search.prune_after_epochs!r}: expected a number >= 0")
     space = _parse_space(search.space)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -191,7 +205,7 @@ def tune(
         if retried:  # the scores its first attempt reported, inherited: not reported twice
             frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
             reported = set(frozen.intermediate_values)
-        callback = PruningCallback(trial, metric, skip=reported)
+        callback = PruningCallback(trial, metric, skip=reported, after_epochs=search.prune_after_epochs)
         result = train(config, progress=progress, resume=retried, callbacks=[callback])
         return result.best_metric
 

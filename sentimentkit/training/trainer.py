@@ -30,7 +30,10 @@ SaveFn = Callable[[nn.Module, Path, Metrics], None]
 
 
 class Callback(Protocol):
-    """Sees every evaluation. Raising stops the run (a hyper-parameter search prunes a trial this way)."""
+    """Sees every evaluation. Raising stops the run (a hyper-parameter search prunes a trial this way).
+
+    A callback may also define `on_start(total_steps, steps_per_epoch)`: called once before training, a resumed
+    run included, with the run's length in optimizer steps."""
 
     def on_eval(self, step: int, metrics: Metrics) -> None: ...
 
@@ -187,6 +190,9 @@ class Trainer:
         self.output.mkdir(parents=True, exist_ok=True)
         if not (resume and self._load_last()):
             torch.manual_seed(self.args.seed)
+        for callback in self.callbacks:
+            if hasattr(callback, "on_start"):
+                callback.on_start(self.total_steps, self.steps_per_epoch)
         with _progress(self.progress, self.total_steps, self.state.step) as advance:
             running, count = 0.0, 0
             steps = train_steps(

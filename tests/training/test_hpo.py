@@ -61,6 +61,10 @@ def test_search_rejects_bad_spaces_before_training(tiny_backbone, tmp_path):
         )
     with pytest.raises(ConfigError, match="search.space.train.lr.type"):
         tune(config(tiny_backbone, tmp_path, {"train.lr": {"type": "uniform", "low": 0, "high": 1}}), 1, tmp_path / "s")
+    negative = config(tiny_backbone, tmp_path, LR_AND_DROPOUT)
+    negative["search"]["prune_after_epochs"] = -1
+    with pytest.raises(ConfigError, match="prune_after_epochs -1"):
+        tune(negative, 1, tmp_path / "s")
 
 
 def test_pruning_callback_reports_each_evaluation_and_stops_a_pruned_trial():
@@ -86,6 +90,16 @@ def test_pruning_callback_reports_each_evaluation_and_stops_a_pruned_trial():
     assert trial.reports == [(0.5, 10), (0.25, 20)]
     with pytest.raises(ConfigError, match="search.metric 'f1_macro' is not among"):
         PruningCallback(trial, "f1_macro").on_eval(30, {"accuracy": 0.25})
+
+    # prune_after_epochs: reported from the first evaluation, judged only from the given epoch on
+    late = Trial(prune_at=0)  # a pruner that would stop the trial at any step
+    callback = PruningCallback(late, "accuracy", after_epochs=1.5)
+    callback.on_start(total_steps=60, steps_per_epoch=20)  # judged from step 30 on
+    callback.on_eval(10, {"accuracy": 0.1})
+    callback.on_eval(20, {"accuracy": 0.2})
+    assert late.reports == [(0.1, 10), (0.2, 20)]
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 30"):
+        callback.on_eval(30, {"accuracy": 0.3})
 
 
 def test_list_choices_are_searched_and_written_back_as_lists(tiny_backbone, tmp_path):

@@ -137,6 +137,9 @@ def test_callbacks_see_every_evaluation_and_raising_stops_the_run(tiny_backbone,
     seen = []
 
     class Record:
+        def on_start(self, total_steps, steps_per_epoch):  # optional: told the run's length once
+            seen.append(("start", total_steps, steps_per_epoch))
+
         def on_eval(self, step, metrics):
             seen.append((step, metrics["accuracy"]))
 
@@ -149,8 +152,9 @@ def test_callbacks_see_every_evaluation_and_raising_stops_the_run(tiny_backbone,
     first = trainer(make(tiny_backbone), data, args, tmp_path / "all", tiny_backbone, callbacks=[Record()])
     assert first.state.best_metric is None  # nothing measured yet
     first.fit()
-    assert [step for step, _ in seen] == [4, 8, 12]  # every epoch of 4 steps
-    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in seen)
+    assert seen[0] == ("start", 12, 4)
+    assert [step for step, _ in seen[1:]] == [4, 8, 12]  # every epoch of 4 steps
+    assert all(0.0 <= accuracy <= 1.0 for _, accuracy in seen[1:])
     pruned = trainer(make(tiny_backbone), data, args, tmp_path / "pruned", tiny_backbone, callbacks=[Prune()])
     with pytest.raises(RuntimeError, match="pruned"):
         pruned.fit()
