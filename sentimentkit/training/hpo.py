@@ -278,7 +278,8 @@ def import_trials(output: str | Path, rows: list[dict[str, Any]], direction: str
         trial = optuna.trial.FrozenTrial(  # not create_trial: that one would stamp the times of the import
             number=number,
             state=optuna.trial.TrialState[row["state"]],
-            value=row["value"] if row["state"] == "COMPLETE" else None,
+            # a pruned trial keeps the score it stopped at (Optuna stores it as the value), as in the study it left
+            value=row["value"] if row["state"] in ("COMPLETE", "PRUNED") else None,
             datetime_start=when(row.get("datetime_start")),
             datetime_complete=when(row.get("datetime_complete")),
             params=row["params"],

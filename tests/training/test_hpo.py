@@ -173,6 +173,27 @@ def test_an_exported_search_continues_elsewhere_from_its_trials(tiny_backbone, t
     assert not (tmp_path / "there" / "trial-0").exists()
 
 
+def test_exported_trials_round_trip_pruned_ones_included(tmp_path):
+    import optuna
+
+    from sentimentkit.training.hpo import export_trials, import_trials
+
+    lr = optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True)
+    (tmp_path / "here").mkdir()
+    study = optuna.create_study(study_name="search", storage=f"sqlite:///{tmp_path / 'here' / 'study.db'}")
+    for state, value, steps in (("COMPLETE", 0.8, {10: 0.7, 20: 0.8}), ("PRUNED", 0.4, {10: 0.4})):
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=optuna.trial.TrialState[state], value=value, params={"train.lr": 1e-4},
+                distributions={"train.lr": lr}, intermediate_values=steps,
+            )
+        )  # fmt: skip
+    rows = json.loads(json.dumps(export_trials(tmp_path / "here")))
+    assert [(r["state"], r["value"]) for r in rows] == [("COMPLETE", 0.8), ("PRUNED", 0.4)]
+    import_trials(tmp_path / "there", rows, "minimize")
+    assert json.loads(json.dumps(export_trials(tmp_path / "there"))) == rows  # nothing lost on the way
+
+
 def test_a_search_extended_one_trial_per_call_never_repeats_a_configuration(tiny_backbone, tmp_path):
     # the equal-budget study interleaves arms, so each call adds one trial; a sampler that restarted its random
     # stream per call drew trial 0's configuration every time
