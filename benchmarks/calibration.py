@@ -65,6 +65,7 @@ from sentimentkit.training.calibrate import (
     Grouped,
     calibrated_part,
     fit_temperature,
+    label_nll,
     logits_and_labels,
     mixture_logits,
 )
@@ -372,18 +373,9 @@ def fit_calibrator(kind: str, logits: np.ndarray, labels: np.ndarray | Grouped, 
         return x @ matrix + bias
 
     def per_text_nll(scaled: torch.Tensor) -> torch.Tensor:
-        if not isinstance(labels, Grouped):
-            return torch.nn.functional.cross_entropy(scaled, y, reduction="none")
-        out = scaled.new_zeros(n)
-        for s, groups in enumerate(labels.groups):
-            rows = torch.as_tensor(labels.source == s)
-            if not bool(rows.any()):
-                continue
-            zs = scaled[rows]
-            covered = [k for g in groups for k in g]
-            members = torch.stack([torch.logsumexp(zs[:, list(g)], -1) for g in groups], -1)
-            out[rows] = torch.logsumexp(zs[:, covered], -1) - members.gather(1, y[rows][:, None])[:, 0]
-        return out
+        if isinstance(labels, Grouped):
+            return label_nll(scaled, labels, y)
+        return torch.nn.functional.cross_entropy(scaled, y, reduction="none")
 
     optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=500, line_search_fn="strong_wolfe")
 
@@ -453,20 +445,21 @@ def compare(
     variants = [(kind, "pooled") for kind in CALIBRATORS]
     if sources is not None:
         variants += [(kind, "equal-source") for kind in CALIBRATORS]
+    equal = None
+    if sources is not None:  # each source's texts weigh 1 / its count
+        _, index, counts = np.unique(sources, return_inverse=True, return_counts=True)
+        equal = 1.0 / counts[index]
     rows = []
     for kind, weighting in variants:
-        weights = None
-        if weighting == "equal-source":
-            counts = {s: int((sources == s).sum()) for s in set(sources.tolist())}
-            weights = np.array([1.0 / counts[s] for s in sources])
-        calibrate = fit_calibrator(kind, logits, labels, weights)
+        calibrate = fit_calibrator(kind, logits, labels, equal if weighting == "equal-source" else None)
         values: dict[str, float] = {}
         for dataset, (z, y) in tests.items():
-            _, confidence, correct = predictions(calibrate(z), y, 1.0)
+            calibrated = calibrate(z)
+            _, confidence, correct = predictions(calibrated, y, 1.0)
             values[f"ece_{dataset}"] = confidence_calibration_error(confidence, correct)
             values[f"acc_{dataset}"] = float(correct.mean())
             if aspect:
-                values[f"macro_f1_{dataset}"] = macro_f1(calibrate(z), y)
+                values[f"macro_f1_{dataset}"] = macro_f1(calibrated, y)
         met = sum(values[f"ece_{d}"] <= ECE_TARGET for d in tests)
         values["sets_meeting_target"] = float(met)
         print(f"{label:13s} {kind:17s} {weighting:13s} ECE<= {ECE_TARGET} on {met}/{len(tests)}: "

@@ -294,9 +294,13 @@ def test_calibrators_recover_a_known_miscalibration_and_fit_grouped_labels(calib
     flat = np.zeros((200, 3))
     p = softmax(fit("temperature+bias", flat, grouped)(flat))
     assert (p[:, 1] + p[:, 2]).min() > 0.95
-    # equal-source weights: a tiny source counts as much as a large one
-    weights = np.r_[np.full(3900, 1 / 3900), np.full(100, 1 / 100)]
-    assert fit("temperature", logits, labels, weights)(logits).shape == logits.shape
+    # weights: 3900 texts 3x overconfident and 300 calibrated ones; weighted equally per source, the small
+    # source pulls the fitted temperature well below the pooled fit (T read off as 1 / calibrate(unit logit))
+    mixed = np.r_[3.0 * true_logits[:3900], true_logits[3900:]]
+    equal = np.r_[np.full(3900, 1 / 3900), np.full(100, 1 / 100)]
+    pooled_t = 1.0 / fit("temperature", mixed, labels)(np.eye(3))[0, 0]
+    equal_t = 1.0 / fit("temperature", mixed, labels, equal)(np.eye(3))[0, 0]
+    assert 1.0 < equal_t < pooled_t - 0.3 and pooled_t < 3.2
     members = [logits, true_logits + 5.0]  # an ensemble averages probabilities (a constant per row changes nothing)
     mean = (softmax(logits) + softmax(true_logits)) / 2
     assert np.allclose(softmax(calibration_benchmark.ensemble_logits(members)), mean)

@@ -68,6 +68,24 @@ class Grouped:
         return np.concatenate(true), np.concatenate(confidence), np.concatenate(correct)
 
 
+def label_nll(scaled: Any, grouped: Grouped, labels: Any) -> Any:
+    """(N,) torch tensor: each text's NLL of its label at its own dataset's granularity, given (N, C) logits
+    `scaled` (a coarse label's probability is its classes' summed probability, renormalised over the classes its
+    dataset's labels cover). `labels`: the label indices as a long tensor."""
+    import torch
+
+    out = scaled.new_zeros(len(labels))
+    for s, groups in enumerate(grouped.groups):
+        rows = torch.as_tensor(grouped.source == s)
+        if not bool(rows.any()):
+            continue
+        zs = scaled[rows]
+        covered = [c for g in groups for c in g]
+        members = torch.stack([torch.logsumexp(zs[:, list(g)], -1) for g in groups], -1)  # (N_s, K_s)
+        out[rows] = torch.logsumexp(zs[:, covered], -1) - members.gather(1, labels[rows][:, None])[:, 0]
+    return out
+
+
 def fit_temperature(logits: np.ndarray, labels: Sequence[int] | Grouped, max_iter: int = 100) -> float:
     """The T > 0 that minimises the mean NLL of softmax(logits / T) against `labels` (class ids, or `Grouped`
     labels: the NLL of each text's label at its own dataset's granularity).
@@ -86,20 +104,10 @@ def fit_temperature(logits: np.ndarray, labels: Sequence[int] | Grouped, max_ite
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
 
-    def grouped_nll(scaled: torch.Tensor) -> torch.Tensor:
-        total = scaled.new_zeros(())
-        for s, groups in enumerate(grouped.groups):
-            rows = torch.as_tensor(grouped.source == s)
-            zs, ys = scaled[rows], y[rows]
-            covered = [c for g in groups for c in g]
-            members = torch.stack([torch.logsumexp(zs[:, list(g)], -1) for g in groups], -1)  # (N_s, K_s)
-            total = total + (torch.logsumexp(zs[:, covered], -1) - members.gather(1, ys[:, None])[:, 0]).sum()
-        return total / len(y)
-
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         scaled = z / log_t.exp()
-        loss = grouped_nll(scaled) if grouped else torch.nn.functional.cross_entropy(scaled, y)
+        loss = label_nll(scaled, grouped, y).mean() if grouped else torch.nn.functional.cross_entropy(scaled, y)
         loss.backward()
         return loss
 
