@@ -29,7 +29,9 @@ and the report reads only these records.
 Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and arm, test accuracy and macro-F1
 (TweetEval's own metric), mean and std over the seeds; each MoE arm minus full-ft in accuracy with a paired
 bootstrap 95 % CI (`comparisons`: test sentences resampled, seed i of one arm paired with seed i of the other,
-10,000 resamples); the tuning curve (`tuning_curve`: best validation score after n trials); compute (trials
+10,000 resamples), the mean validation accuracy difference of the same seeds, and `wins` (ahead on validation
+and the test CI above zero: the issue's bar for shipping an arm); the tuning curve (`tuning_curve`: best validation
+score of a completed trial after n trials; a pruned trial's score is a partly trained model's); compute (trials
 completed and pruned, the last evaluated step summed over trials, and training seconds of the search and of the
 seeds: wall time on a shared machine, so the steps are the steadier measure).
 Expert specialisation of the best MoE run: benchmarks/moe_routing.py on its seed-1 model.
@@ -152,7 +154,7 @@ def seeds(dataset: str, arm: str, seed_list: list[int]) -> None:
         config = from_dict(ExperimentConfig, apply_overrides(raw, [f"train.seed={seed}", f"output={out}"]))
         result = train(config, progress=False)
         recorded = {**raw, "output": os.path.relpath(raw["output"], ROOT)}  # no machine paths
-        scored = {**predictions(out), "seconds": result.seconds, "config": recorded}
+        scored = {**predictions(out), "seconds": result.seconds, "config": recorded, "validation": result.best_metrics}
         record.write_text(json.dumps(scored) + "\n")
         print(f"{dataset} {arm} seed {seed}: test accuracy {scored['accuracy']:.4f}", flush=True)
 
@@ -191,6 +193,11 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> 
     return {"difference": float(diff), "ci95": [float(low), float(high)], "resamples": BOOTSTRAP}
 
 
+def correct(record: dict) -> np.ndarray:
+    """A seed's test sentences as 1.0 (predicted its gold label) or 0.0."""
+    return (np.array(record["gold"]) == np.array(record["predicted"])).astype(float)
+
+
 def macro_f1(gold: list[int], predicted: list[int]) -> float:
     from sklearn.metrics import f1_score
 
@@ -204,11 +211,10 @@ def study_summary(dataset: str, arm: str) -> dict | None:
         return None
     ended = json.loads(record.read_text())  # in trial order
     curve, best = [], -np.inf
-    for t in ended:
-        reported = [float(v) for v in t["intermediate_values"].values()]
-        value = t["value"] if t["value"] is not None else max(reported, default=-np.inf)
-        best = max(best, value)
-        curve.append(float(best))
+    for t in ended:  # a pruned trial's score is a partly trained model's: only completed trials can set the best
+        if t["state"] == "COMPLETE":
+            best = max(best, t["value"])
+        curve.append(float(best) if best > -np.inf else None)
     seconds = sum(
         (datetime.fromisoformat(t["datetime_complete"]) - datetime.fromisoformat(t["datetime_start"])).total_seconds()
         for t in ended
@@ -242,20 +248,19 @@ def report() -> None:
     FIGURES.mkdir(parents=True, exist_ok=True)
     for dataset in DATASETS:
         studies = {arm: study_summary(dataset, arm) for arm in ARMS}
-        correct, scored = {}, {}
+        scored = {}  # arm -> {seed: record}
         for arm in ARMS:
-            records = [kept(dataset, arm, f"seed{s}") for s in SEEDS]
-            scored[arm] = [json.loads(r.read_text()) for r in records if r.exists()]
-            if scored[arm]:
-                preds = scored[arm]
-                correct[arm] = np.array([np.array(p["gold"]) == np.array(p["predicted"]) for p in preds], float)
+            records = {s: kept(dataset, arm, f"seed{s}") for s in SEEDS}
+            scored[arm] = {s: json.loads(r.read_text()) for s, r in records.items() if r.exists()}
         for arm in ARMS:
             if studies[arm] is None:
                 continue
             metrics = {}
-            if arm in correct:
-                metrics["accuracy"] = summary(correct[arm].mean(axis=1).tolist())
-                metrics["f1_macro"] = summary([macro_f1(p["gold"], p["predicted"]) for p in scored[arm]])
+            if scored[arm]:
+                records = list(scored[arm].values())
+                metrics["accuracy"] = summary([correct(p).mean() for p in records])
+                metrics["f1_macro"] = summary([macro_f1(p["gold"], p["predicted"]) for p in records])
+                metrics["validation_accuracy"] = summary([p["validation"]["accuracy"] for p in records])
             study = dict(studies[arm])
             curve = study.pop("best_validation_curve")
             settings = {
@@ -263,24 +268,32 @@ def report() -> None:
                 "startup_trials": STARTUP,
                 "prune_after_epochs": PRUNE_AFTER_EPOCHS,
                 "search": "tpe + median pruning",
+                "seeds_planned": len(SEEDS),
                 **study,
             }
             comparisons = []
-            if arm != "full-ft" and arm in correct and "full-ft" in correct:
-                k = min(len(correct[arm]), len(correct["full-ft"]))
-                d = paired_bootstrap(correct[arm][:k], correct["full-ft"][:k], rng)
+            paired = sorted(scored[arm].keys() & scored["full-ft"].keys())  # seed i with seed i
+            if arm != "full-ft" and paired:
+                a = [scored[arm][s] for s in paired]
+                b = [scored["full-ft"][s] for s in paired]
+                d = paired_bootstrap(np.array([correct(p) for p in a]), np.array([correct(p) for p in b]), rng)
+                validation = float(np.mean([x["validation"]["accuracy"] - y["validation"]["accuracy"]
+                                            for x, y in zip(a, b, strict=True)]))  # fmt: skip
                 comparisons.append(
                     {
                         "a": arm,
                         "b": "full-ft",
                         "metric": "accuracy",
-                        "seeds": k,
+                        "seeds": len(paired),
                         "mean_diff": d["difference"],
                         "lo": d["ci95"][0],
                         "hi": d["ci95"][1],
+                        "validation_mean_diff": validation,
+                        # the issue's bar for shipping an arm: ahead on validation, and on test beyond the CI
+                        "wins": bool(validation > 0 and d["ci95"][0] > 0),
                     }
                 )
-            settings["seed_seconds"] = sum(r["seconds"] for r in scored[arm])
+            settings["seed_seconds"] = sum(r["seconds"] for r in scored[arm].values())
             rows.append(
                 {
                     "suite": "moe_budget",
@@ -305,6 +318,7 @@ def report() -> None:
                 line += f"{f1['std']:.4f}) over {acc['n']} seeds"
             for c in comparisons:
                 line += f", minus full-ft {c['mean_diff']:+.4f} [95 % CI {c['lo']:+.4f}, {c['hi']:+.4f}]"
+                line += f" (validation {c['validation_mean_diff']:+.4f}{', wins' if c['wins'] else ''})"
             print(line)
         plot_curves(dataset, studies)
     if rows:  # every dataset's rows are rebuilt from the records: they replace all older rows of this suite
@@ -323,7 +337,7 @@ def plot_curves(dataset: str, studies: dict) -> None:
             curve = study["best_validation_curve"]
             ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=arm)
     ax.set_xlabel("trials (completed or pruned)")
-    ax.set_ylabel("best validation accuracy")
+    ax.set_ylabel("best completed trial, validation accuracy")
     ax.set_title(f"tuning curves, {dataset}")
     ax.legend(fontsize=8)
     fig.tight_layout()

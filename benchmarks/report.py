@@ -61,6 +61,7 @@ def main() -> None:
                 lines.append("")
     lines += document_summary(HERE / "results" / "document.json")
     lines += absa_summary(HERE / "results" / "absa.json")
+    lines += moe_budget_summary(HERE / "results" / "moe_budget.json")
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print(HERE / "RESULTS.md")
 
@@ -174,6 +175,54 @@ def absa_summary(path: Path) -> list[str]:
 
     notes = [f"- `{name}`: {DATASETS.get(name).description}" for name in ABSA_SETS]
     return [*lines, "", "Split versions:", "", *notes, ""]
+
+
+def moe_budget_summary(path: Path) -> list[str]:
+    """Issue 17's outcome in words: per dataset, does any MoE arm beat full fine-tuning when every arm had the same
+    tuning budget? An arm wins when its seeds are ahead on validation and the paired test CI is above zero."""
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())
+    lines = [
+        "## MoE against full fine-tuning with equal tuning budgets",
+        "",
+        "| dataset | arm | validation accuracy | test accuracy | test minus full-ft [95 % CI] "
+        "| validation minus full-ft |",
+        "|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        subset = [r for r in rows if r["dataset"] == dataset]
+        seeds = {r["model"]: r["metrics"]["accuracy"]["n"] for r in subset if "accuracy" in r["metrics"]}
+        for r in subset:
+            m = r["metrics"]
+            if "accuracy" not in m:
+                lines.append(f"| {dataset} | {r['model']} | no seeds yet | | | |")
+                continue
+            row = f"| {dataset} | {r['model']} | {cell(m['validation_accuracy'])} | {cell(m['accuracy'])} | "
+            c = (r.get("comparisons") or [None])[0]
+            if c:
+                row += f"{c['mean_diff']:+.4f} [{c['lo']:+.4f}, {c['hi']:+.4f}] | {c['validation_mean_diff']:+.4f} |"
+            else:
+                row += "| |"
+            lines.append(row)
+        arms = [r["model"] for r in subset]
+        planned = {r["settings"].get("seeds_planned") for r in subset}
+        if len(seeds) < len(arms) or set(seeds.values()) != planned:
+            verdicts.append(f"- {dataset}: not finished (seeds per arm: {seeds or 'none'}); no verdict yet.")
+            continue
+        winners = [r["model"] for r in subset for c in r.get("comparisons") or [] if c["wins"]]
+        if winners:
+            verdicts.append(
+                f"- {dataset}: {', '.join(winners)} beat full fine-tuning (ahead on validation, paired test CI "
+                f"above zero, {seeds['full-ft']} seeds each)."
+            )
+        else:
+            verdicts.append(
+                f"- {dataset}: no MoE arm beats full fine-tuning (none is both ahead on validation and above zero "
+                f"on the paired test CI, {seeds['full-ft']} seeds each): the negative reproduction stands."
+            )
+    return [*lines, "", *verdicts, ""]
 
 
 if __name__ == "__main__":

@@ -200,13 +200,21 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, common, tin
         assert row["settings"]["completed"] + row["settings"]["pruned"] == 2
         assert len(row["tuning_curve"]) == 2 and row["tuning_curve"][0] <= row["tuning_curve"][1]
         assert row["metrics"]["accuracy"]["n"] == 2
+        validation = []
         for seed in (1, 2):
             saved = json.loads(moe_budget.kept("mine", arm, f"seed{seed}").read_text())
             assert len(saved["gold"]) == len(saved["predicted"]) == 12 and saved["seconds"] > 0
             assert not os.path.isabs(saved["config"]["output"])  # committed records name no machine paths
+            validation.append(saved["validation"]["accuracy"])  # the selected checkpoint's validation score
+            assert 0.0 <= validation[-1] <= 1.0 and saved["validation"]["n"] == 12
+        assert row["metrics"]["validation_accuracy"]["mean"] == pytest.approx(sum(validation) / 2)
     assert rows["moe"]["settings"]["best_params"]["model.layers"] in ([-1], [-2, -1])
     (diff,) = rows["moe"]["comparisons"]
     assert diff["b"] == "full-ft" and diff["seeds"] == 2 and diff["lo"] <= diff["mean_diff"] <= diff["hi"]
+    validation = {arm: row["metrics"]["validation_accuracy"]["mean"] for arm, row in rows.items()}
+    gap = validation["moe"] - validation["full-ft"]
+    assert diff["validation_mean_diff"] == pytest.approx(gap)
+    assert diff["wins"] == (diff["validation_mean_diff"] > 0 and diff["lo"] > 0)
     assert rows["full-ft"]["comparisons"] == []
     assert (tmp_path / "figures" / "tuning_mine.png").stat().st_size > 0
 
@@ -232,6 +240,71 @@ def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, common, tin
     saved = json.loads((tmp_path / "results" / "moe_budget.json").read_text())
     assert sorted(r["model"] for r in saved) == ["full-ft", "moe"]
     assert all(len(r["tuning_curve"]) == 3 for r in saved)
+
+
+def _trial(state, value, scores):
+    return {"state": state, "value": value, "params": {}, "intermediate_values": scores,
+            "datetime_start": "2026-01-01T00:00:00", "datetime_complete": "2026-01-01T00:01:00"}  # fmt: skip
+
+
+def test_moe_budget_tuning_curve_is_set_by_completed_trials_only(moe_budget, tmp_path, monkeypatch):
+    monkeypatch.setattr(moe_budget, "KEPT", tmp_path)
+    monkeypatch.setattr(moe_budget, "best_params", lambda arm, ended: None)
+    trials = [
+        _trial("PRUNED", 0.7, {"10": 0.7}),  # before any completed trial: no best yet
+        _trial("COMPLETE", 0.5, {"10": 0.4, "20": 0.5}),
+        _trial("PRUNED", 0.9, {"10": 0.9}),  # a partly trained model's score, however high, is not a result
+        _trial("COMPLETE", 0.6, {"10": 0.5, "20": 0.6}),
+    ]
+    moe_budget.kept("x", "moe", "trials").write_text(json.dumps(trials))
+    study = moe_budget.study_summary("x", "moe")
+    assert study["best_validation_curve"] == [None, 0.5, 0.5, 0.6]
+    assert (study["completed"], study["pruned"], study["search_steps"]) == (2, 2, 60)
+
+
+@pytest.fixture(scope="module")
+def results_report():
+    spec = importlib.util.spec_from_file_location("benchmarks_report", COMMON.with_name("report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _budget_row(dataset, arm, n, comparison=None, planned=5):
+    metric = {"mean": 0.5, "std": 0.01, "n": n}
+    return {
+        "dataset": dataset,
+        "model": arm,
+        "metrics": {"accuracy": metric, "validation_accuracy": metric} if n else {},
+        "settings": {"seeds_planned": planned},
+        "comparisons": [comparison] if comparison else [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("validation", "lo", "seeds", "verdict"),
+    [
+        (+0.01, +0.002, 5, "a: moe beat full fine-tuning"),
+        (+0.01, -0.002, 5, "a: no MoE arm beats full fine-tuning"),  # ahead on validation, test CI spans zero
+        (-0.01, +0.002, 5, "a: no MoE arm beats full fine-tuning"),  # behind on validation, the test is not read
+        (+0.01, +0.002, 3, "a: not finished"),  # fewer seeds than planned: no verdict
+    ],
+)
+def test_moe_budget_verdict_needs_validation_and_test_and_every_seed(
+    results_report, tmp_path, validation, lo, seeds, verdict
+):
+    wins = validation > 0 and lo > 0
+    comparison = {"a": "moe", "b": "full-ft", "metric": "accuracy", "seeds": seeds, "mean_diff": lo + 0.005,
+                  "lo": lo, "hi": lo + 0.01, "validation_mean_diff": validation, "wins": wins}  # fmt: skip
+    rows = [_budget_row("a", "full-ft", 5), _budget_row("a", "moe", seeds, comparison)]
+    path = tmp_path / "moe_budget.json"
+    path.write_text(json.dumps(rows))
+    lines = results_report.moe_budget_summary(path)
+    (line,) = [x for x in lines if x.startswith("- a:")]
+    assert line.startswith(f"- {verdict}"), line
+    rows[1] = _budget_row("a", "moe", 0)  # an arm without seeds yet
+    path.write_text(json.dumps(rows))
+    assert any("no seeds yet" in x for x in results_report.moe_budget_summary(path))
 
 
 @pytest.fixture(scope="module")
