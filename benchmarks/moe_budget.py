@@ -13,8 +13,8 @@ trial's first epoch, selection on the validation split) over a space of the same
 same trial budget. The learning rate range is shared; full fine-tuning searches three general knobs, each MoE arm
 its own knobs instead (the load-balancing loss weight, the number of experts, which blocks get experts), so the
 MoE-specific choices are paid for inside the arm's budget. Then the best configuration of each arm trains with 5
-seeds and is scored once on test. Every run is float32 (bf16 autocast has no native kernels on an AVX2-only CPU)
-on one thread.
+seeds and is scored once on test. Every run is float32 on one thread, whatever the shipped configs say, so that a
+study moved between machines (with or without native bf16) trains every arm and trial at one precision.
 
 The queue interleaves: trial k of every arm and dataset before trial k+1, then the seeds, so a queue stopped
 at any point leaves comparable partial studies. Interrupted trials resume from their checkpoints (see
