@@ -48,6 +48,7 @@ class TrainState:
     best_metrics: dict = field(default_factory=dict)
     bad_evals: int = 0
     stopped_early: bool = False
+    seconds: float = 0.0  # training time up to the last checkpoint, summed over every call that resumed the run
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class TrainResult:
     best_metrics: dict
     steps: int
     stopped_early: bool
-    seconds: float
+    seconds: float  # the whole run's training time, summed over the calls that resumed it
 
 
 class Trainer:
@@ -186,10 +187,10 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------------
     def fit(self, resume: bool = True) -> TrainResult:
         """Train to the end (or early stop), resuming from `<run_dir>/last` when it exists and `resume`."""
-        start = time.time()
         self.output.mkdir(parents=True, exist_ok=True)
         if not (resume and self._load_last()):
             torch.manual_seed(self.args.seed)
+        start, before = time.time(), self.state.seconds  # time lost after the last checkpoint is not counted
         for callback in self.callbacks:
             if hasattr(callback, "on_start"):
                 callback.on_start(self.total_steps, self.steps_per_epoch)
@@ -218,12 +219,13 @@ class Trainer:
                 if evaluated:
                     self._after_eval(self.evaluate())
                 if evaluated or step % self.args.checkpoint_every == 0:
+                    self.state.seconds = before + time.time() - start
                     self._save_last()
                 if self.state.stopped_early:
                     break
         s = self.state
         best = s.best_metric if s.best_metric is not None else math.nan
-        return TrainResult(best, s.best_step, s.best_metrics, s.step, s.stopped_early, time.time() - start)
+        return TrainResult(best, s.best_step, s.best_metrics, s.step, s.stopped_early, before + time.time() - start)
 
 
 @contextlib.contextmanager

@@ -117,6 +117,38 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_backbone, t
         assert torch.equal(tensor, reference[name]), name
 
 
+def test_training_time_is_summed_over_the_calls_that_resumed_the_run(tiny_backbone, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from sentimentkit.training import trainer as trainer_module
+
+    clock = {"now": 0.0}  # a clock that only moves when a training step runs: 10 s per step
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(time=lambda: clock["now"]))
+    data = toy_data()
+
+    def timed(model, die_at=None):
+        calls, original = {"n": 0}, model.forward
+
+        def forward(*args, **kwargs):
+            if model.training:
+                calls["n"] += 1
+                if calls["n"] == die_at:
+                    raise KeyboardInterrupt
+                clock["now"] += 10.0
+            return original(*args, **kwargs)
+
+        model.forward = forward
+        return model
+
+    interrupted = trainer(timed(make(tiny_backbone), die_at=10), data, ARGS, tmp_path / "cut", tiny_backbone)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    assert torch.load(tmp_path / "cut" / "last" / "state.pt", weights_only=True)["state"]["seconds"] == 90.0
+    result = trainer(timed(make(tiny_backbone)), data, ARGS, tmp_path / "cut", tiny_backbone).fit(resume=True)
+    assert result.steps > 9
+    assert result.seconds == 10.0 * result.steps  # steps 1-9 before the cut, the rest after; none counted twice
+
+
 def test_early_stopping_stops_after_patience(tiny_backbone, tmp_path):
     data = toy_data()
     # A constant zero rate never improves after the first evaluation.
