@@ -33,7 +33,9 @@ bootstrap 95 % CI (`comparisons`: test sentences resampled, seed i of one arm pa
 and the test CI above zero: the issue's bar for shipping an arm); the tuning curve (`tuning_curve`: best validation
 score of a completed trial after n trials; a pruned trial's score is a partly trained model's); compute (trials
 completed and pruned, the last evaluated step summed over trials, and training seconds of the search and of the
-seeds: wall time on a shared machine, so the steps are the steadier measure).
+seeds: wall time on a shared machine, so the steps are the steadier measure; a seed record marked
+`seconds_partial` was resumed before the trainer summed training time over resumes, and its seconds cover only the
+call that finished it).
 Expert specialisation of the best MoE run: benchmarks/moe_routing.py on its seed-1 model.
 
 Why no pruning in the first epoch (PRUNE_AFTER_EPOCHS): the studies first pruned from the first evaluation on
@@ -294,6 +296,8 @@ def report() -> None:
                     }
                 )
             settings["seed_seconds"] = sum(r["seconds"] for r in scored[arm].values())
+            # seeds resumed before the trainer summed its time over resumes: their seconds are a lower bound
+            settings["seed_seconds_partial"] = sum(bool(r.get("seconds_partial")) for r in scored[arm].values())
             rows.append(
                 {
                     "suite": "moe_budget",

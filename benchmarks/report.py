@@ -222,7 +222,34 @@ def moe_budget_summary(path: Path) -> list[str]:
                 f"- {dataset}: no MoE arm beats full fine-tuning (none is both ahead on validation and above zero "
                 f"on the paired test CI, {seeds['full-ft']} seeds each): the negative reproduction stands."
             )
-    return [*lines, "", *verdicts, ""]
+    return [*lines, "", *verdicts, "", *moe_budget_compute(rows)]
+
+
+def moe_budget_compute(rows: list[dict]) -> list[str]:
+    """Each arm's tuning curve at a few budgets (best validation of a completed trial after n trials) and the
+    compute it used, so the "same budget" claim can be read next to the outcome."""
+    lines = [
+        "Tuning and compute per arm (validation accuracy of the best completed trial after n trials; search steps are "
+        "the last evaluated step summed over trials, the steadier measure on a shared machine; seconds are wall time):",
+        "",
+        "| dataset | arm | trials completed + pruned | best after 4 / 8 / 16 trials | search steps | search hours "
+        "| seed hours |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        s, curve = r["settings"], r.get("tuning_curve") or []
+        at = [curve[n - 1] if len(curve) >= n and curve[n - 1] is not None else None for n in (4, 8, 16)]
+        best = " / ".join("-" if v is None else f"{v:.4f}" for v in at)
+        hours = [f"{s[k] / 3600:.2f}" if s.get(k) is not None else "" for k in ("search_seconds", "seed_seconds")]
+        if s.get("seed_seconds_partial"):  # some seeds' seconds cover only the call that finished them
+            hours[1] = f">= {hours[1]} ({s['seed_seconds_partial']} resumed seeds count their last call only)"
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {s.get('completed', '')} + {s.get('pruned', '')} | {best} | "
+            f"{s.get('search_steps', '')} | {hours[0]} | {hours[1]} |"
+        )
+    figures = sorted({r["dataset"] for r in rows})
+    links = ", ".join(f"[{d}](results/moe_budget/tuning_{d}.png)" for d in figures)
+    return [*lines, "", f"Tuning curves as figures: {links}.", ""]
 
 
 if __name__ == "__main__":

@@ -307,6 +307,22 @@ def test_moe_budget_verdict_needs_validation_and_test_and_every_seed(
     assert any("no seeds yet" in x for x in results_report.moe_budget_summary(path))
 
 
+def test_moe_budget_compute_table_reads_the_curve_at_its_budgets(results_report):
+    row = _budget_row("a", "moe", 5)
+    curve = [None, None, 0.41, 0.42, 0.42, 0.42, 0.42, 0.45] + [0.46] * 8  # no completed trial before trial 3
+    row |= {"tuning_curve": curve}
+    row["settings"] |= {"completed": 6, "pruned": 10, "search_steps": 7623, "search_seconds": 7200.0,
+                        "seed_seconds": 1800.0}  # fmt: skip
+    short = _budget_row("a", "full-ft", 5) | {"tuning_curve": [None] * 5 + [0.40]}  # a study stopped at 6 trials
+    lines = results_report.moe_budget_compute([row, short])
+    assert "| a | moe | 6 + 10 | 0.4200 / 0.4500 / 0.4600 | 7623 | 2.00 | 0.50 |" in lines
+    assert any(x.startswith("| a | full-ft |") and "| - / - / - |" in x for x in lines)
+    assert any("results/moe_budget/tuning_a.png" in x for x in lines)
+    row["settings"]["seed_seconds_partial"] = 2
+    (line,) = [x for x in results_report.moe_budget_compute([row]) if x.startswith("| a | moe |")]
+    assert line.endswith("| >= 0.50 (2 resumed seeds count their last call only) |")
+
+
 @pytest.fixture(scope="module")
 def calibration_benchmark(common):
     import sys
