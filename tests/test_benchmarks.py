@@ -145,12 +145,33 @@ def test_moe_budget_paired_bootstrap_centres_on_the_difference(moe_budget):
     rng = np.random.default_rng(0)
     a = (rng.random((3, 400)) < 0.6).astype(float)
     same = moe_budget.paired_bootstrap(a, a, np.random.default_rng(1))
-    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0]
-    better = a.copy()
+    assert same["difference"] == 0.0 and same["ci95_sentences"] == [0.0, 0.0]
+    assert same["ci95"][0] < 0.0 < same["ci95"][1]  # the same seeds drawn differently for the two arms
+    agree = np.repeat(a[:1], 3, axis=0)  # seeds that agree, so only the sentences vary
+    better = agree.copy()
     better[:, :40] = 1.0  # the better arm is right on 40 more of the sentences the first got wrong, at most
-    d = moe_budget.paired_bootstrap(better, a, np.random.default_rng(1))
-    assert d["difference"] == pytest.approx((better - a).mean())
+    d = moe_budget.paired_bootstrap(better, agree, np.random.default_rng(1))
+    assert d["difference"] == pytest.approx((better - agree).mean())
     assert 0.0 < d["ci95"][0] <= d["difference"] <= d["ci95"][1]
+
+
+def test_moe_budget_bootstrap_carries_the_seed_spread(moe_budget):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = (rng.random((1, 2000)) < 0.5).astype(float)
+    steady = np.repeat(base, 5, axis=0)  # five seeds with the same predictions
+    swings = steady.copy()  # five seeds that differ from it by -8 to +8 points, 0 on average
+    for seed, shift in enumerate((-160, -80, 0, 80, 160)):
+        rows = np.flatnonzero(base[0] == (0.0 if shift > 0 else 1.0))[: abs(shift)]
+        swings[seed, rows] = 1.0 - swings[seed, rows]
+    d = moe_budget.paired_bootstrap(swings, steady, np.random.default_rng(1))
+    assert d["difference"] == pytest.approx(0.0)
+    narrow, wide = np.diff(d["ci95_sentences"])[0], np.diff(d["ci95"])[0]
+    assert wide > 2 * narrow  # resampling sentences alone sees none of the seeds' spread
+    assert d["ci95"][0] < -0.03 and d["ci95"][1] > 0.03
+    held = moe_budget.paired_bootstrap(steady, steady, np.random.default_rng(1))
+    assert held["ci95"] == [0.0, 0.0]  # seeds that agree add nothing
 
 
 def test_moe_budget_queue_tunes_trains_seeds_and_reports(moe_budget, common, tiny_backbone, tmp_path, monkeypatch):
