@@ -249,7 +249,12 @@ def moe_budget_compute(rows: list[dict]) -> list[str]:
         )
     figures = sorted({r["dataset"] for r in rows})
     links = ", ".join(f"[{d}](results/moe_budget/tuning_{d}.png)" for d in figures)
-    return [*lines, "", f"Tuning curves as figures: {links}.", ""]
+    lines += ["", f"Tuning curves as figures: {links}."]
+    routing = sorted((HERE / "results" / "moe_budget").glob("routing-*/routing.json"))
+    if routing:  # benchmarks/moe_routing.py on a seed-1 model: mean gate weight by class and by token kind
+        runs = ", ".join(f"[{p.parent.name}](results/moe_budget/{p.parent.name}/)" for p in routing)
+        lines.append(f"Expert routing (mean gate weight by gold class and by token kind, seed-1 models): {runs}.")
+    return [*lines, ""]
 
 
 if __name__ == "__main__":
