@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -122,7 +123,8 @@ def heatmap(matrix: np.ndarray, rows: list[str], title: str, path: Path) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * matrix.shape[1], 0.8 + 0.45 * len(rows)))
+    width = 1.6 + 1.1 * matrix.shape[1]
+    fig, ax = plt.subplots(figsize=(width, 0.8 + 0.45 * len(rows)))
     image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=max(0.5, float(matrix.max())))
     ax.set_xticks(range(matrix.shape[1]), [f"E{e}" for e in range(matrix.shape[1])])
     ax.set_xlabel("expert")
@@ -130,7 +132,7 @@ def heatmap(matrix: np.ndarray, rows: list[str], title: str, path: Path) -> None
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", color="w" if matrix[i, j] < 0.35 else "k")
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, max(16, int(9 * width)))), fontsize=9)  # a narrow map clipped it
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
