@@ -30,9 +30,9 @@ Report (results/moe_budget.json, and results/moe_budget/*.png): per dataset and 
 (TweetEval's own metric), mean and std over the seeds; each MoE arm minus full-ft in accuracy with a paired
 bootstrap 95 % CI (`comparisons`: 10,000 resamples of the test sentences, shared by both arms, and of each arm's
 seeds; `sentences_only` is the CI with the seeds held fixed), the mean validation accuracy difference of the same
-seed numbers, and `wins` (ahead on validation
-and the test CI above zero: the issue's bar for shipping an arm); the tuning curve (`tuning_curve`: best validation
-score of a completed trial after n trials; a pruned trial's score is a partly trained model's); compute (trials
+seed numbers, and `wins` (ahead on validation and the test CI above zero: the issue's bar for shipping an arm); the
+tuning curve (`tuning_curve`: best validation score of a completed trial after n trials; a pruned trial's score is
+a partly trained model's); compute (trials
 completed and pruned, the last evaluated step summed over trials, and training seconds of the search and of the
 seeds: wall time on a shared machine, so the steps are the steadier measure; a seed record marked
 `seconds_partial` was resumed before the trainer summed training time over resumes, and its seconds cover only the
