@@ -238,7 +238,7 @@ def moe_budget_compute(rows: list[dict]) -> list[str]:
     ]
     for r in rows:
         s, curve = r["settings"], r.get("tuning_curve") or []
-        at = [curve[n - 1] if len(curve) >= n and curve[n - 1] is not None else None for n in (4, 8, 16)]
+        at = [curve[n - 1] if len(curve) >= n else None for n in (4, 8, 16)]  # None: no completed trial yet
         best = " / ".join("-" if v is None else f"{v:.4f}" for v in at)
         hours = [f"{s[k] / 3600:.2f}" if s.get(k) is not None else "" for k in ("search_seconds", "seed_seconds")]
         if s.get("seed_seconds_partial"):  # some seeds' seconds cover only the call that finished them
